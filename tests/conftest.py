@@ -1,0 +1,42 @@
+"""Shared fixtures. TensorFlow's start-up noise is silenced for every test process."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write YAML text to ``tmp_path/name`` and return the path."""
+    def write(text: str, name: str = "exp.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write
+
+
+@pytest.fixture
+def mnist_dir():
+    """The folder holding mnist.npz: $TRAINCTL_DATA_DIR or ../shared/datasets; skip if absent."""
+    folder = Path(os.environ.get("TRAINCTL_DATA_DIR", SHARED_DATA))
+    if not (folder / "mnist.npz").is_file():
+        pytest.skip("mnist.npz not available (set TRAINCTL_DATA_DIR)")
+    return folder
+
+
+def run_python(code: str) -> "subprocess.CompletedProcess[str]":
+    """Run ``python -c code`` in a fresh interpreter (for import-side-effect checks)."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)

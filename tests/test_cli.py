@@ -1,0 +1,162 @@
+"""The command line through click's CliRunner: exit codes, messages, no TensorFlow for help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, run_python
+from trainctl.cli import cli
+
+SYNTH = """\
+name: synth
+seed: 3
+data:
+  source: {type: synthetic, samples: 96, test_samples: 32}
+  validation: {holdout: 32}
+model:
+  inputs: {x: {shape: [6]}}
+  layers:
+    - {type: Dense, units: 8, activation: relu, name: hidden}
+    - {type: Dense, units: 3, activation: softmax, name: out}
+compile:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  metrics: [sparse_categorical_accuracy]
+fit:
+  epochs: 2
+  batch_size: 16
+"""
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["validate", "configs/mnist.yaml"],
+                                  ["components", "optimizer"], ["schema"]])
+def test_light_commands_do_not_import_tensorflow(argv):
+    code = ("import sys; from click.testing import CliRunner; from trainctl.cli import cli; "
+            f"r = CliRunner().invoke(cli, {argv!r}); "
+            "assert r.exit_code == 0, r.output; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
+            "assert 'keras' not in sys.modules, 'keras imported'")
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_validate_ok_and_exit_code_on_error(write_config):
+    good = write_config(SYNTH, "good.yaml")
+    bad = write_config(SYNTH.replace("units: 8", "units: eight"), "bad.yaml")
+    result = invoke("validate", str(good))
+    assert result.exit_code == 0 and f"ok: {good}" in result.output
+    result = CliRunner().invoke(cli, ["validate", str(good), str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:9:28: model.layers[0].units: expected an integer" in result.output
+
+
+def test_components_lists_names_and_did_you_mean():
+    result = invoke("components", "layer")
+    assert result.exit_code == 0 and "Dense" in result.output
+    result = CliRunner().invoke(cli, ["components", "layerz"])
+    assert result.exit_code == 2 and "did you mean 'layer'" in result.output
+
+
+def test_schema_is_json_schema():
+    import jsonschema
+
+    schema = json.loads(invoke("schema").output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert {"data", "model", "compile", "fit", "runtime"} <= set(schema["properties"])
+
+
+def test_fit_writes_a_complete_run(tmp_path, write_config):
+    cfg = write_config(SYNTH)
+    runs = tmp_path / "runs"
+    result = invoke("fit", str(cfg), "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    run_dir = result.output.strip().splitlines()[-1]
+    path = runs / run_dir.split("/")[-1]
+    assert str(path) == run_dir and path.name.startswith("synth-")
+    for name in ["config.yaml", "run.json", "history.json", "history.csv", "summary.txt",
+                 "model.keras", "metrics.json", "checkpoints/last.keras",
+                 "checkpoints/best.keras"]:
+        assert (path / name).is_file(), name
+    info = json.loads((path / "run.json").read_text())
+    assert info["status"] == "completed" and info["exit_reason"] is None
+    assert info["seed"] == 3 and info["smoke"] is False
+    assert set(info["versions"]) == {"python", "tensorflow", "keras", "trainctl"}
+    assert info["attempts"][0]["status"] == "completed"
+    history = json.loads((path / "history.json").read_text())
+    assert set(history) == {"loss", "sparse_categorical_accuracy", "val_loss",
+                            "val_sparse_categorical_accuracy", "learning_rate"}
+    assert all(len(v) == 2 for v in history.values())
+    assert history["learning_rate"] == pytest.approx([0.01, 0.01])
+    rows = (path / "history.csv").read_text().splitlines()
+    assert rows[0].split(",")[0] == "epoch" and [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert set(metrics) == {"loss", "sparse_categorical_accuracy"}
+    # no temp files left behind by the atomic writes
+    assert not [p for p in path.rglob("*") if ".tmp" in p.name]
+
+    # evaluate reproduces the recorded metrics, and records itself
+    result = invoke("evaluate", str(path))
+    assert result.exit_code == 0, result.output
+    again = json.loads((path / "metrics.json").read_text())
+    assert again["sparse_categorical_accuracy"] == pytest.approx(
+        metrics["sparse_categorical_accuracy"], abs=1e-4)
+    assert json.loads((path / "run.json").read_text())["records"][0]["kind"] == "evaluate"
+
+    # predict on the test split, then on a file
+    import numpy as np
+
+    result = invoke("predict", str(path))
+    assert result.exit_code == 0, result.output
+    assert np.load(path / "predictions.npy").shape == (32, 3)
+    np.save(tmp_path / "x.npy", np.zeros((5, 6), dtype="float32"))
+    result = invoke("predict", str(path), "--input", str(tmp_path / "x.npy"),
+                    "--output", str(tmp_path / "y.npy"))
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "y.npy").shape == (5, 3)
+    np.save(tmp_path / "bad.npy", np.zeros((5, 7), dtype="float32"))
+    result = CliRunner().invoke(cli, ["predict", str(path), "--input", str(tmp_path / "bad.npy")])
+    assert result.exit_code == 2 and "expected arrays of shape (N, 6)" in result.output
+
+
+def test_smoke_caps_steps_and_is_recorded(tmp_path, write_config):
+    cfg = write_config(SYNTH.replace("epochs: 2", "epochs: 5"))
+    result = invoke("fit", str(cfg), "--smoke", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "runs" / result.output.strip().splitlines()[-1].split("/")[-1]
+    info = json.loads((path / "run.json").read_text())
+    assert info["smoke"] is True
+    history = json.loads((path / "history.json").read_text())
+    assert len(history["loss"]) == 1  # epochs forced to 1
+    # an explicit --set wins over smoke
+    result = invoke("fit", str(cfg), "--smoke", "--set", "fit.epochs=2",
+                    "--runs-dir", str(tmp_path / "runs"))
+    path = tmp_path / "runs" / result.output.strip().splitlines()[-1].split("/")[-1]
+    assert len(json.loads((path / "history.json").read_text())["loss"]) == 2
+
+
+def test_diverging_run_fails_with_exit_1(tmp_path, write_config):
+    cfg = write_config(SYNTH.replace("learning_rate: 0.01", "learning_rate: 1.0e+30")
+                       .replace("sparse_categorical_crossentropy", "mse")
+                       .replace("softmax", "linear")
+                       .replace("metrics: [sparse_categorical_accuracy]", "metrics: []"))
+    result = CliRunner().invoke(cli, ["fit", str(cfg), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 1, result.output
+    assert "NaN or infinite at epoch 0" in result.output
+    run = next((tmp_path / "runs").iterdir())
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "failed" and "epoch 0" in info["exit_reason"]
+
+
+def test_mnist_config_smoke(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist_dir))
+    result = invoke("fit", str(ROOT / "configs" / "mnist.yaml"), "--smoke",
+                    "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    assert "epoch 1/1" in result.output and "test - loss:" in result.output

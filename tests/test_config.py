@@ -1,0 +1,186 @@
+"""Config loading: YAML positions, extends, --set, strict schema, error messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainctl.config import load_config
+from trainctl.config.load import parse_yaml
+from trainctl.config.source import format_key, parse_key
+from trainctl.errors import ConfigError, ConfigErrors, Location, UsageError
+
+BASE = """\
+name: t
+data:
+  source: synthetic
+model:
+  inputs: {x: {shape: [4]}}
+  layers:
+    - {type: Dense, units: 8, activation: relu, name: hidden}
+    - {type: Dense, units: 3, activation: softmax, name: out}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [sparse_categorical_accuracy]
+fit:
+  epochs: 2
+  batch_size: 16
+"""
+
+
+def errors_of(exc: pytest.ExceptionInfo) -> list[ConfigError]:
+    err = exc.value
+    return err.errors if isinstance(err, ConfigErrors) else [err]
+
+
+def test_key_round_trip():
+    path = ("model", "layers", 0, "units")
+    assert format_key(path) == "model.layers[0].units"
+    assert parse_key("model.layers[0].units") == path
+    for bad in ["", "a..b", "[0]", "a.", "a[x]"]:
+        with pytest.raises(ValueError):
+            parse_key(bad)
+
+
+def test_positions_point_at_values():
+    data, where = parse_yaml("a: 1\nb:\n  - {x: 2, y: [1, 2]}\n", "f.yaml")
+    assert data == {"a": 1, "b": [{"x": 2, "y": [1, 2]}]}
+    assert where.locate("b[0].y[1]") == Location("f.yaml", 3, 19)
+    assert where.locate("a") == Location("f.yaml", 1, 4)
+    # an unknown key falls back to its nearest known parent
+    assert where.locate("b[0].zzz") == Location("f.yaml", 3, 5)
+
+
+def test_valid_config_loads_and_is_frozen(write_config):
+    cfg = load_config(write_config(BASE))
+    assert cfg.experiment.fit.epochs == 2
+    assert cfg.experiment.model.layers[0].args == {"units": 8, "activation": "relu",
+                                                   "name": "hidden"}
+    with pytest.raises(Exception):
+        cfg.experiment.fit.epochs = 3  # frozen
+
+
+def test_yaml_tags_are_refused(write_config):
+    path = write_config(BASE + "seed: !!python/object/apply:os.system [echo hi]\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert "!!python/object/apply:os.system" in str(exc.value)
+    assert f"{path}:16:7" in str(exc.value)
+
+
+def test_syntax_error_names_line(write_config):
+    path = write_config(BASE.replace("epochs: 2", "epochs: [2"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path}:")
+    assert "YAML syntax error" in str(exc.value)
+
+
+def test_duplicate_key_is_an_error(write_config):
+    path = write_config(BASE + "seed: 1\nseed: 2\n")
+    with pytest.raises(ConfigError, match="duplicate key 'seed'; first given at line 16"):
+        load_config(path)
+
+
+def test_unknown_key_suggests_nearest(write_config):
+    path = write_config(BASE.replace("batch_size: 16", "batch_sise: 16"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    text = str(exc.value)
+    assert f"{path}:15:3: fit.batch_sise: unknown key 'batch_sise'" in text
+    assert "did you mean 'batch_size'?" in text
+
+
+def test_wrong_type_says_expected_and_received(write_config):
+    path = write_config(BASE.replace("epochs: 2", "epochs: two"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == (f"{path}:14:11: fit.epochs: expected an integer; "
+                              "received 'two' (str)")
+
+
+def test_no_coercion_of_strings(write_config):
+    path = write_config(BASE.replace("epochs: 2", "epochs: '2'"))
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_config(path)
+
+
+def test_literal_error_lists_choices(write_config):
+    path = write_config(BASE + "runtime: {precision: half}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert "runtime.precision: expected 'float32', 'mixed_float16' or 'mixed_bfloat16'" \
+        in str(exc.value)
+
+
+def test_missing_required_section(write_config):
+    path = write_config("model:\n  inputs: {x: {shape: [4]}}\n  layers: [{type: Dense, units: 1}]\n"
+                        "compile: {loss: mse}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert "data: required key is missing" in str(exc.value)
+    assert "add 'data:'" in str(exc.value)
+
+
+def test_several_errors_reported_together(write_config):
+    path = write_config(BASE.replace("epochs: 2", "epochs: -1").replace(
+        "batch_size: 16", "batch_size: 0"))
+    with pytest.raises(ConfigErrors) as exc:
+        load_config(path)
+    keys = [e.key for e in exc.value.errors]
+    assert keys == ["fit.epochs", "fit.batch_size"]
+    assert "expected a value >= 0; received -1 (int)" in str(exc.value)
+
+
+def test_extends_merges_base_under_child(tmp_path, write_config):
+    write_config(BASE, "_base/base.yaml")
+    path = write_config("extends: _base/base.yaml\nfit: {epochs: 5}\n", "child.yaml")
+    cfg = load_config(path)
+    assert cfg.experiment.fit.epochs == 5
+    assert cfg.experiment.fit.batch_size == 16  # from the base
+    assert cfg.locate("fit.epochs").file == str(path)
+    assert cfg.locate("fit.batch_size").file.endswith("base.yaml")
+
+
+def test_extends_errors_point_into_the_base(tmp_path, write_config):
+    write_config(BASE.replace("units: 8", "units: eight"), "_base/base.yaml")
+    path = write_config("extends: _base/base.yaml\n", "child.yaml")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert "base.yaml:7:28: model.layers[0].units" in str(exc.value)
+
+
+def test_extends_missing_and_cycle(write_config):
+    path = write_config("extends: nowhere.yaml\n" + BASE)
+    with pytest.raises(ConfigError, match="base config not found"):
+        load_config(path)
+    write_config("extends: b.yaml\n" + BASE, "a.yaml")
+    write_config("extends: a.yaml\n", "b.yaml")
+    with pytest.raises(ConfigError, match="extends cycle"):
+        load_config(write_config("extends: a.yaml\n", "c.yaml"))
+
+
+def test_set_overrides_any_key(write_config):
+    cfg = load_config(write_config(BASE), ["fit.epochs=7", "model.layers[0].units=32",
+                                           "compile.optimizer={type: Adam, learning_rate: 0.01}"])
+    exp = cfg.experiment
+    assert exp.fit.epochs == 7
+    assert exp.model.layers[0].args["units"] == 32
+    assert exp.compile.optimizer == {"type": "Adam", "learning_rate": 0.01}
+    assert str(cfg.locate("fit.epochs")) == "--set fit.epochs=7"
+
+
+def test_set_errors(write_config):
+    path = write_config(BASE)
+    with pytest.raises(UsageError, match="expected KEY=VALUE"):
+        load_config(path, ["fit.epochs"])
+    with pytest.raises(ConfigError, match="index 5 is out of range: the list has 2 items"):
+        load_config(path, ["model.layers[5].units=3"])
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["fit.epochz=3"])
+    assert str(exc.value).startswith("--set fit.epochz=3: fit.epochz: unknown key")
+
+
+def test_run_name_cannot_escape(write_config):
+    with pytest.raises(ConfigError, match="becomes part of a folder name"):
+        load_config(write_config(BASE.replace("name: t", "name: ../../etc")))

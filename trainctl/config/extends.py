@@ -1,0 +1,74 @@
+"""``extends:``: merge base config files under the one that names them.
+
+Mappings merge key by key (the child wins); any other value, lists included,
+is replaced whole, so a child's ``layers:`` never interleaves with its base's.
+Paths are relative to the folder of the file that names them. Cycles are errors.
+
+Example:
+    # configs/small.yaml
+    extends: _base/mnist.yaml
+    fit: {epochs: 1}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainctl.config.load import read_yaml
+from trainctl.config.source import Key, SourceMap
+from trainctl.errors import ConfigError, describe
+
+
+def deep_merge(base: Any, child: Any) -> Any:
+    """Merge ``child`` over ``base``: mappings recursively, everything else replaced."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        out = dict(base)
+        for key, value in child.items():
+            out[key] = deep_merge(base[key], value) if key in base else value
+        return out
+    return child
+
+
+def _extends_list(data: dict, where: SourceMap) -> list[str]:
+    value = data.get("extends")
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            key: Key = ("extends", i) if isinstance(value, list) else ("extends",)
+            raise ConfigError(f"expected a path to a YAML file; received {describe(item)}",
+                              key="extends", where=where.locate(key))
+    return items
+
+
+def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, SourceMap]:
+    """Read ``path`` and every file it ``extends``, merged; bases first, in order."""
+    data, where = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of config sections at the top level; "
+                          f"received {describe(data)}", where=where.locate(()))
+    resolved = path.resolve()
+    chain = _chain + (resolved,)
+    merged: dict = {}
+    merged_where = SourceMap(where.default)
+    for i, rel in enumerate(_extends_list(data, where)):
+        base_path = (path.parent / rel)
+        key: Key = ("extends", i) if isinstance(data["extends"], list) else ("extends",)
+        if base_path.resolve() in chain:
+            raise ConfigError(f"extends cycle: {' -> '.join(str(p) for p in chain)} -> "
+                              f"{base_path}", key="extends", where=where.locate(key))
+        if not base_path.is_file():
+            raise ConfigError(f"base config not found: {base_path} (paths in extends are "
+                              f"relative to {path.parent or '.'})", key="extends",
+                              where=where.locate(key))
+        base, base_where = load_with_extends(base_path, chain)
+        merged = deep_merge(merged, base)
+        merged_where = merged_where.merged_under(base_where)
+    merged = deep_merge(merged, {k: v for k, v in data.items() if k != "extends"})
+    if "extends" in data:
+        merged["extends"] = data["extends"]
+    return merged, merged_where.merged_under(where)

@@ -1,0 +1,194 @@
+"""The config schema: pydantic v2 models, strict, closed and frozen.
+
+Every section forbids unknown keys, values are not coerced (``epochs: "2"`` is
+an error, not 2), and a validated config cannot be changed. Components
+(layers, losses, optimizers, ...) are kept as plain YAML values here — a name
+or a ``{type: ..., **args}`` mapping — and checked against the registry's
+catalog in :mod:`trainctl.config.validate`.
+
+Example:
+    >>> Experiment.model_validate({"data": {"source": "mnist"}, "model": {...}})
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys are errors, no coercion, frozen."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _component(value: Any) -> Any:
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("expected a component name; received an empty string")
+        return value
+    if isinstance(value, dict):
+        if "type" not in value:
+            raise ValueError("a component mapping needs a 'type' key naming the class, "
+                             "e.g. {type: Dense, units: 64}")
+        if not isinstance(value["type"], str) or not value["type"]:
+            raise ValueError(f"'type' must be a name; received {value['type']!r}")
+        return value
+    raise ValueError(f"expected a name or a mapping with 'type'; "
+                     f"received {value!r} ({type(value).__name__})")
+
+
+Component = Annotated[Any, AfterValidator(_component)]
+"""A name (``rmsprop``) or ``{type: Name, **constructor_args}``."""
+
+
+def check_run_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("expected 1-64 letters, digits, '_', '-' or '.', starting with a "
+                         f"letter or digit (it becomes part of a folder name); received {value!r}")
+    return value
+
+
+def _transform(value: Any) -> Any:
+    if not (isinstance(value, dict) and len(value) == 1):
+        raise ValueError("expected a one-key mapping such as {rescale: 0.0039} or "
+                         f"{{reshape: [784]}}; received {value!r}")
+    return value
+
+
+Transform = Annotated[Any, AfterValidator(_transform)]
+
+
+class Validation(Strict):
+    """Where validation data comes from: a holdout, a split fraction, or its own source."""
+
+    holdout: Optional[Annotated[int, Field(ge=1)]] = None
+    split: Optional[Annotated[float, Field(gt=0.0, lt=1.0)]] = None
+    source: Optional[Component] = None
+    path: Optional[str] = None
+    use_test: bool = False
+
+
+class DataConfig(Strict):
+    """``data:``: the dataset, its transforms and splits (SPEC §5)."""
+
+    source: Component
+    path: Optional[str] = None
+    features: list[Transform] = []
+    targets: list[Transform] = []
+    validation: Optional[Validation] = None
+    test: bool = True
+    shuffle: Union[bool, Annotated[int, Field(ge=1)]] = True
+
+
+class InputSpec(Strict):
+    """One named model input."""
+
+    shape: list[Optional[Annotated[int, Field(ge=1)]]]
+    dtype: str = "float32"
+
+
+class LayerSpec(BaseModel):
+    """A layer: ``type``, optional ``name`` and ``inputs``; other keys are its arguments."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+    type: Annotated[str, Field(min_length=1)]
+    name: Optional[Annotated[str, Field(min_length=1)]] = None
+    inputs: Optional[Union[str, list[str]]] = None
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """Constructor arguments: everything but ``type`` and ``inputs``."""
+        out = dict(self.model_extra or {})
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+class ModelConfig(Strict):
+    """``model:``: named inputs, a list of layers, and outputs (default: the last layer)."""
+
+    inputs: Annotated[dict[str, InputSpec], Field(min_length=1)]
+    layers: Annotated[list[LayerSpec], Field(min_length=1)]
+    outputs: Optional[Union[str, list[str]]] = None
+
+
+PerOutput = Any  # one value, a list (by output order) or a mapping (by output name)
+
+
+class CompileConfig(Strict):
+    """``compile:``: the arguments of ``model.compile``."""
+
+    optimizer: Component = "rmsprop"
+    loss: PerOutput = None
+    metrics: PerOutput = []
+    weighted_metrics: PerOutput = []
+    loss_weights: PerOutput = None
+    steps_per_execution: Annotated[int, Field(ge=1)] = 1
+    jit_compile: Union[bool, Literal["auto"]] = "auto"
+
+
+class FitConfig(Strict):
+    """``fit:``: the arguments of ``model.fit``."""
+
+    epochs: Annotated[int, Field(ge=0)] = 1
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    steps_per_epoch: Optional[Annotated[int, Field(ge=1)]] = None
+    validation_steps: Optional[Annotated[int, Field(ge=1)]] = None
+    validation_freq: Annotated[int, Field(ge=1)] = 1
+    loop: Literal["keras"] = "keras"
+    callbacks: list[Component] = []
+    class_weight: Optional[dict[int, Annotated[float, Field(ge=0.0)]]] = None
+    monitor: Optional[str] = None
+    keep_checkpoints: Annotated[int, Field(ge=1)] = 1
+
+
+class EvaluateConfig(Strict):
+    """``evaluate:``: evaluation on the test split."""
+
+    batch_size: Optional[Annotated[int, Field(ge=1)]] = None
+    steps: Optional[Annotated[int, Field(ge=1)]] = None
+
+
+class PredictConfig(Strict):
+    """``predict:``: batch size for ``trainctl predict``."""
+
+    batch_size: Optional[Annotated[int, Field(ge=1)]] = None
+
+
+class Distribution(Strict):
+    """``runtime.distribution``: the tf.distribute strategy."""
+
+    strategy: Literal["default", "one_device", "mirrored"] = "default"
+    device: Optional[str] = None
+    logical_cpus: Optional[Annotated[int, Field(ge=1)]] = None
+
+
+class RuntimeConfig(Strict):
+    """``runtime:``: precision, distribution, determinism and TensorBoard."""
+
+    deterministic: bool = False
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    distribution: Distribution = Distribution()
+    tensorboard: Union[bool, dict[str, Any]] = False
+
+
+class Experiment(Strict):
+    """A whole experiment config (SPEC §2). Built only by :func:`trainctl.config.load_config`."""
+
+    name: Optional[Annotated[str, AfterValidator(check_run_name)]] = None
+    seed: Optional[Annotated[int, Field(ge=0, le=2**32 - 1)]] = None
+    imports: list[Annotated[str, Field(min_length=1)]] = []
+    extends: Optional[Union[str, list[str]]] = None
+    data: DataConfig
+    model: ModelConfig
+    compile: CompileConfig = CompileConfig()
+    fit: FitConfig = FitConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    predict: PredictConfig = PredictConfig()
+    runtime: RuntimeConfig = RuntimeConfig()

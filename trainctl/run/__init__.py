@@ -1,0 +1,1 @@
+"""Running experiments: fit, evaluate and predict (imports TensorFlow)."""

@@ -1,0 +1,148 @@
+"""The callbacks trainctl adds to every run: history files, checkpoints, epoch lines.
+
+Each one writes only when an epoch ends, so per-step cost is zero and
+``steps_per_execution`` stays free to group steps.
+
+Example:
+    callbacks = [HistoryWriter(run), Checkpointer(run, monitor="val_loss"), EpochPrinter(2)]
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import keras
+
+from trainctl.artifacts import RunDir
+from trainctl.run.console import format_metrics
+
+
+def current_learning_rate(optimizer: Any) -> float | None:
+    """The optimizer's learning rate now, schedules included (Keras 3 logs none for them)."""
+    if optimizer is None:
+        return None
+    try:
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    except Exception:  # an optimizer without a scalar learning rate
+        return None
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """history.json and history.csv, rewritten/appended and flushed at each epoch's end.
+
+    Args:
+        run: the run directory.
+    """
+
+    def __init__(self, run: RunDir):
+        super().__init__()
+        self.run = run
+        self.history: dict[str, list[float]] = {}
+        self.columns: list[str] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {k: float(v) for k, v in (logs or {}).items()}
+        if "learning_rate" not in row:
+            lr = current_learning_rate(getattr(self.model, "optimizer", None))
+            if lr is not None:
+                row["learning_rate"] = lr
+        for key, value in row.items():
+            self.history.setdefault(key, []).append(value)
+        self.run.write_json("history.json", self.history)
+        self._append_csv(epoch, row)
+
+    def _append_csv(self, epoch: int, row: dict[str, float]) -> None:
+        path = self.run.file("history.csv")
+        if self.columns is None:
+            self.columns = list(row)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(",".join(["epoch", *self.columns]) + "\n")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(",".join([str(epoch), *(repr(row.get(c, float("nan")))
+                                             for c in self.columns)]) + "\n")
+            fh.flush()
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss and remember where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.diverged_at: tuple[int, int] | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = (self.epoch, batch)
+            self.model.stop_training = True
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """``checkpoints/last.keras`` every epoch, ``best.keras`` when ``monitor`` improves.
+
+    Args:
+        run: the run directory.
+        monitor: the logged value to compare (``val_loss``, ``loss``, ...).
+        mode: ``min`` or ``max``.
+    """
+
+    def __init__(self, run: RunDir, monitor: str, mode: str):
+        super().__init__()
+        self.run, self.monitor, self.mode = run, monitor, mode
+        self.best: float | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and not math.isfinite(float(value)):
+            return  # never overwrite a good checkpoint with a diverged model
+        self._save("last.keras")
+        if value is not None and self._improved(float(value)):
+            self.best = float(value)
+            self._save("best.keras")
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.mode == "min" else value > self.best
+
+    def _save(self, name: str) -> None:
+        target = self.run.file("checkpoints") / name
+        tmp = target.with_name(f".{name}.tmp.keras")
+        self.model.save(tmp)
+        tmp.replace(target)
+
+
+def monitor_mode(monitor: str) -> str:
+    """Keras's ``auto`` rule, stated: accuracy-like metrics go up, everything else down."""
+    name = monitor.lower()
+    return "max" if any(t in name for t in ("acc", "auc", "precision", "recall", "f1")) else "min"
+
+
+class EpochPrinter(keras.callbacks.Callback):
+    """One line per epoch: ``epoch 1/2 - 3.1s - loss: 0.3412 - val_loss: 0.1893``.
+
+    Args:
+        epochs: the total, for ``1/2``.
+        stream: where to print (stdout).
+    """
+
+    def __init__(self, epochs: int, stream: Any = None):
+        super().__init__()
+        self.epochs = epochs
+        self.stream = stream or sys.stdout
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        took = time.perf_counter() - self.started
+        print(f"epoch {epoch + 1}/{self.epochs} - {took:.1f}s - {format_metrics(logs)}",
+              file=self.stream, flush=True)

@@ -1,0 +1,45 @@
+"""``trainctl validate --build``: build the model and run one synthetic train step.
+
+This finds what needs TensorFlow (layers whose shapes do not connect, a loss
+that does not fit the outputs, a compile option Keras rejects) without any data
+file or a run folder.
+
+Example:
+    >>> build_check(load_config("configs/mnist.yaml"))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainctl.config import LoadedConfig
+from trainctl.errors import ConfigError
+
+CHECK_BATCH = 4
+
+
+def build_check(cfg: LoadedConfig, *, verbose: bool = False) -> None:
+    """Build and compile ``cfg``'s model and train it on one batch of random data."""
+    from trainctl.run.runtime import import_tensorflow
+
+    import_tensorflow(verbose)
+    from trainctl.build import build_model, compile_model
+    from trainctl.data.synthetic import make_split
+    from trainctl.plugins import import_plugins
+    from trainctl.run.plan import signature
+
+    exp = cfg.experiment
+    import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
+    model = build_model(exp, cfg.locate)
+    compile_model(model, exp, cfg.locate)
+    split = make_split(signature(model, cfg), CHECK_BATCH, np.random.default_rng(0),
+                       length=8, int_high=2)
+    try:
+        model.train_on_batch(split.x, split.y)
+    except Exception as exc:  # the loss/metrics do not fit the outputs, or a plug-in fails
+        first = " ".join(str(exc).strip().splitlines()[:3])
+        raise ConfigError(f"one training step on random data failed: "
+                          f"{type(exc).__name__}: {first}", key="compile",
+                          where=cfg.locate("compile"),
+                          hint="check that each loss and metric fits its output's shape") \
+            from None

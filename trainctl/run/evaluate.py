@@ -1,0 +1,39 @@
+"""``trainctl evaluate RUN_DIR``: re-evaluate a run's model on its test split.
+
+Example:
+    >>> metrics = evaluate(Path("runs/mnist-mlp-..."))
+    >>> metrics["sparse_categorical_accuracy"]
+    0.9585
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainctl.errors import DataError
+
+
+def evaluate(path: Path, *, verbose: bool = False) -> dict[str, float]:
+    """Evaluate the run's model on the test split; write metrics.json and record it."""
+    from trainctl.data import load_splits, make_dataset
+    from trainctl.run.plan import signature
+    from trainctl.run.reload import reopen
+
+    run, cfg, model = reopen(path, verbose=verbose)
+    exp = cfg.experiment
+    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=signature(model, cfg),
+                         seed=exp.seed, locate=cfg.locate)
+    if splits.test is None:
+        raise DataError(f"{cfg.locate('data')}: data: the dataset has no test split to "
+                        "evaluate on")
+    info = run.read_json("run.json")
+    smoke = bool(info.get("smoke"))
+    batch = exp.evaluate.batch_size or exp.fit.batch_size
+    ds = make_dataset(splits.test, batch_size=batch, shuffle=False, seed=exp.seed,
+                      take_batches=2 if smoke else None)
+    result = model.evaluate(ds, steps=None if smoke else exp.evaluate.steps,
+                            return_dict=True, verbose=0)
+    metrics = {k: float(v) for k, v in result.items()}
+    run.write_json("metrics.json", metrics)
+    run.add_record("evaluate", {"metrics": metrics})
+    return metrics

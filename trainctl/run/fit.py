@@ -1,0 +1,208 @@
+"""``trainctl fit``: build, load data, train with ``model.fit``, evaluate, write the run.
+
+Everything that can be wrong with the config or the data is found before the
+run folder is created, so a bad input leaves nothing behind; once training
+starts, every way out (completed, failed, interrupted) is recorded in run.json.
+
+Example:
+    >>> run_path = fit(load_config("configs/mnist.yaml"), runs_dir=Path("runs"))
+"""
+
+from __future__ import annotations
+
+import signal
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from trainctl.artifacts import RunDir, command_line, git_state, now, versions
+from trainctl.config import LoadedConfig
+from trainctl.errors import ExitCode, Interrupted, RunFailed
+from trainctl.run.plan import Plan, make_plan, signature
+from trainctl.run.runtime import configure, import_tensorflow
+
+
+@dataclass
+class Prepared:
+    """A compiled model with its data, ready to train."""
+
+    model: Any
+    plan: Plan
+    splits: Any
+    train: Any
+    validation: Any
+    test: Any
+    plugins: list
+
+
+def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepared:
+    """Build and compile the model and load and check the data: everything before training."""
+    from trainctl.build import build_model, compile_model
+    from trainctl.data import check_against_model, load_splits, make_dataset
+    from trainctl.plugins import import_plugins
+
+    exp = cfg.experiment
+    import_tensorflow(verbose)
+    plugins = import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
+    strategy = configure(exp.runtime, seed=exp.seed)
+    with strategy.scope():
+        model = build_model(exp, cfg.locate)
+        compile_model(model, exp, cfg.locate)
+    plan = make_plan(cfg, smoke=smoke)
+    sig = signature(model, cfg)
+    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=exp.seed,
+                         locate=cfg.locate)
+    check_against_model(splits, sig, locate=cfg.locate)
+    cap = 2 if smoke else None
+
+    def dataset(split, batch_size, shuffle):
+        if split is None:
+            return None
+        return make_dataset(split, batch_size=batch_size, shuffle=shuffle, seed=exp.seed,
+                            take_batches=cap)
+
+    train = dataset(splits.train, plan.batch_size, exp.data.shuffle)
+    if plan.steps_per_epoch and not smoke:
+        train = train.repeat()  # exactly steps_per_epoch steps in every epoch
+    return Prepared(model=model, plan=plan, splits=splits, train=train,
+                    validation=dataset(splits.validation, plan.batch_size, False),
+                    test=dataset(splits.test, plan.test_batch_size, False),
+                    plugins=plugins)
+
+
+def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | None) -> RunDir:
+    """Create the run folder and write config.yaml, run.json and summary.txt."""
+    from trainctl.plugins import module_hashes
+
+    run = RunDir.create(runs_dir, name or cfg.run_name)
+    run.write_config(cfg.raw)
+    started = now()
+    run.write_json("run.json", {
+        "status": "running", "exit_reason": None, "command": command_line(),
+        "config_path": str(cfg.path.resolve()), "overrides": list(cfg.overrides),
+        "seed": cfg.experiment.seed, "smoke": prep.plan.smoke, "start": started, "end": None,
+        "versions": versions(), "git": git_state(cfg.config_dir),
+        "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
+        "attempts": [{"command": "fit", "start": started}],
+    })
+    lines: list[str] = []
+    prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+    run.write_text("summary.txt", "\n".join(lines) + "\n")
+    return run
+
+
+def trainctl_callbacks(run: RunDir, prep: Prepared) -> tuple[list, Any]:
+    """History files, checkpoints, divergence guard and the epoch printer."""
+    from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
+                                        HistoryWriter, monitor_mode)
+
+    monitor = "val_loss" if prep.validation is not None else "loss"
+    guard = DivergenceGuard()
+    return [HistoryWriter(run), guard, Checkpointer(run, monitor, monitor_mode(monitor)),
+            EpochPrinter(prep.plan.epochs)], guard
+
+
+@contextmanager
+def sigterm_as_exception() -> Iterator[None]:
+    """Turn SIGTERM into an exception so the run can record itself before exiting."""
+    def handler(signum, frame):
+        raise Interrupted("terminated by SIGTERM", ExitCode.TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
+    """``model.fit`` with trainctl's callbacks; record how it ended."""
+    callbacks, guard = trainctl_callbacks(run, prep)
+    plan = prep.plan
+    try:
+        with sigterm_as_exception():
+            prep.model.fit(prep.train, epochs=plan.epochs,
+                           steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
+                           validation_data=prep.validation,
+                           validation_steps=None if plan.smoke else plan.validation_steps,
+                           validation_freq=cfg.experiment.fit.validation_freq,
+                           class_weight=class_weight(cfg, prep), callbacks=callbacks,
+                           shuffle=False, verbose=0)  # the tf.data pipeline shuffles
+    except KeyboardInterrupt:
+        finish(run, "interrupted", "interrupted by SIGINT")
+        raise Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED) from None
+    except Interrupted as exc:
+        finish(run, "interrupted", str(exc))
+        raise
+    except Exception as exc:
+        (run.file("error.txt")).write_text(traceback.format_exc(), encoding="utf-8")
+        finish(run, "failed", f"{type(exc).__name__}: {exc}")
+        raise RunFailed(f"training failed: {type(exc).__name__}: {exc}\n"
+                        f"  traceback: {run.file('error.txt')}") from None
+    if guard.diverged_at is not None:
+        epoch, step = guard.diverged_at
+        reason = f"loss became NaN or infinite at epoch {epoch}, step {step}"
+        finish(run, "failed", reason)
+        raise RunFailed(f"{reason}; the last good checkpoint is in {run.file('checkpoints')}")
+
+
+def class_weight(cfg: LoadedConfig, prep: Prepared) -> dict | None:
+    """``fit.class_weight`` expanded to every class (a partial dict crashes tf.data input)."""
+    given = cfg.experiment.fit.class_weight
+    if not given:
+        return None
+    outputs = signature(prep.model, cfg).outputs
+    classes = next(iter(outputs.values())).classes or (max(given) + 1)
+    return {i: float(given.get(i, 1.0)) for i in range(max(classes, max(given) + 1))}
+
+
+def finish(run: RunDir, status: str, reason: str | None) -> None:
+    """Set the final status in run.json."""
+    info = run.read_json("run.json")
+    end = now()
+    if info.get("attempts"):
+        info["attempts"][-1].update(end=end, status=status)
+    run.update_run(status=status, exit_reason=reason, end=end, attempts=info["attempts"])
+
+
+def evaluate_test(prep: Prepared) -> dict[str, float] | None:
+    """Metrics on the test split under Keras's names, or None without a test split."""
+    if prep.test is None:
+        return None
+    result = prep.model.evaluate(prep.test, steps=None if prep.plan.smoke else prep.plan.test_steps,
+                                 return_dict=True, verbose=0)
+    return {k: float(v) for k, v in result.items()}
+
+
+def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bool = False,
+        verbose: bool = False) -> RunDir:
+    """Train ``cfg`` and write a complete run folder; return it."""
+    from trainctl.run.console import format_metrics
+
+    import_tensorflow(verbose)  # first: anything below may import Keras
+    prep = prepare(cfg, smoke=smoke, verbose=verbose)
+    run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
+    print(f"run: {run.path}", flush=True)
+    train(cfg, prep, run)
+    try:
+        save_model(prep.model, run)
+        metrics = evaluate_test(prep)
+    except Exception as exc:  # e.g. a full disk: the run must not stay "running"
+        finish(run, "failed", f"{type(exc).__name__}: {exc}")
+        raise RunFailed(f"saving or evaluating the trained model failed: "
+                        f"{type(exc).__name__}: {exc}") from None
+    if metrics is not None:
+        run.write_json("metrics.json", metrics)
+        print(f"test - {format_metrics(metrics)}", flush=True)
+    finish(run, "completed", None)
+    return run
+
+
+def save_model(model: Any, run: RunDir) -> None:
+    """``model.keras``, written through a temp file like every run file."""
+    target = run.file("model.keras")
+    tmp = target.with_name(".model.tmp.keras")
+    model.save(tmp)
+    tmp.replace(target)

@@ -1,0 +1,122 @@
+"""Process-wide TensorFlow set-up: quiet start-up, seeds, determinism, precision, strategy.
+
+All of these are global to the process in TensorFlow (KERAS3_NOTES: logical
+devices, the precision policy and op determinism persist), so they are set in
+one place, once, before the model is built.
+
+Example:
+    >>> tf = import_tensorflow(verbose=False)
+    >>> strategy = configure(exp.runtime, seed=exp.seed)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from typing import Any
+
+from trainctl.config.schema import RuntimeConfig
+
+
+def import_tensorflow(verbose: bool = False) -> Any:
+    """Import TensorFlow with its C++ and oneDNN start-up noise silenced unless ``verbose``.
+
+    TF 2.21 logs through absl before ``TF_CPP_MIN_LOG_LEVEL`` is read, so the
+    only reliable silence is to point file descriptor 2 at /dev/null while the
+    import and device discovery run (device discovery prints the CUDA probe).
+    Python exceptions still propagate and are reported after the fd is restored.
+    """
+    if "tensorflow" in sys.modules or verbose:
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    tf = _with_stderr_silenced(_import_and_discover)
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"keras\..*", category=UserWarning,
+                            message=r".*(tf\.data\.Dataset|HDF5 file).*")
+    return tf
+
+
+def _import_and_discover() -> Any:
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the CUDA probe prints here; no context yet
+    return tf
+
+
+def _with_stderr_silenced(func: Any) -> Any:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        return func()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def set_seed(seed: int | None, deterministic: bool) -> None:
+    """Seed Python, NumPy and TensorFlow; make ops deterministic when asked."""
+    import keras
+    import tensorflow as tf
+
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def set_precision(policy: str) -> None:
+    """Set Keras's global dtype policy (``float32``, ``mixed_float16``, ``mixed_bfloat16``)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def make_strategy(runtime: RuntimeConfig) -> Any:
+    """The tf.distribute strategy of ``runtime.distribution``."""
+    import tensorflow as tf
+
+    dist = runtime.distribution
+    if dist.strategy == "one_device":
+        return tf.distribute.OneDeviceStrategy(dist.device or "/cpu:0")
+    if dist.strategy == "mirrored":
+        if dist.logical_cpus:
+            _split_cpu(dist.logical_cpus)
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+            return tf.distribute.MirroredStrategy(devices)
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _split_cpu(count: int) -> None:
+    """Split the CPU into ``count`` logical devices (only before TF initialises)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current and len(current) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    except RuntimeError:
+        from trainctl.errors import UsageError
+
+        raise UsageError("runtime.distribution.logical_cpus: TensorFlow was already "
+                         "initialised in this process with another device layout; run "
+                         "this config in its own process") from None
+
+
+def configure(runtime: RuntimeConfig, *, seed: int | None) -> Any:
+    """Apply seed, determinism and precision; return the strategy to build under."""
+    strategy = make_strategy(runtime)  # first: logical devices must precede any op
+    set_seed(seed, runtime.deterministic)
+    set_precision(runtime.precision)
+    return strategy
