@@ -160,3 +160,25 @@ def test_mnist_config_smoke(tmp_path, mnist_dir, monkeypatch):
                     "--runs-dir", str(tmp_path / "runs"))
     assert result.exit_code == 0, result.output
     assert "epoch 1/1" in result.output and "test - loss:" in result.output
+
+
+@pytest.mark.slow
+def test_mnist_full_size_reaches_seed_accuracy(tmp_path, mnist_dir, monkeypatch):
+    """S1 at full size: test accuracy >= 0.95, and evaluate agrees with fit to 1e-4."""
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist_dir))
+    result = invoke("fit", str(ROOT / "configs" / "mnist.yaml"), "--runs-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / result.output.strip().splitlines()[-1].split("/")[-1]
+    recorded = json.loads((path / "metrics.json").read_text())
+    assert recorded["sparse_categorical_accuracy"] >= 0.95
+    history = json.loads((path / "history.json").read_text())
+    assert list(history) == ["loss", "sparse_categorical_accuracy", "val_loss",
+                             "val_sparse_categorical_accuracy", "learning_rate"]
+    assert all(len(v) == 2 for v in history.values())
+    result = invoke("evaluate", str(path))
+    assert result.exit_code == 0, result.output
+    again = json.loads((path / "metrics.json").read_text())
+    assert again["sparse_categorical_accuracy"] == pytest.approx(
+        recorded["sparse_categorical_accuracy"], abs=1e-4)
+    assert f"sparse_categorical_accuracy: {recorded['sparse_categorical_accuracy']:.4f}" \
+        in result.output

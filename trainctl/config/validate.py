@@ -105,6 +105,8 @@ def per_output(value: Any, outputs: list[str], key: str,
                 key=key, where=locate(key),
                 hint="use null for an output that has no loss (it still needs a target)"))
         return [(f"{key}.{k}", v) for k, v in value.items()], errors
+    if isinstance(value, list) and not value:
+        return [], []
     if isinstance(value, list) and len(outputs) > 1:
         # Keras 3 reads a list on a multi-output model as one entry per output
         if len(value) != len(outputs):

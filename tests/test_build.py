@@ -1,0 +1,100 @@
+"""Config to compiled model: graphs, merge layers, several outputs, compile options."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from trainctl.build import build_model, compile_model
+from trainctl.config import load_config
+from trainctl.errors import ConfigError
+
+MULTI = """\
+data: {source: synthetic}
+model:
+  inputs:
+    a: {shape: [4]}
+    b: {shape: [3]}
+  layers:
+    - {type: Dense, units: 5, name: da, inputs: a}
+    - {type: Dense, units: 5, name: db, inputs: b}
+    - {type: Add, name: added, inputs: [da, db]}
+    - {type: Concatenate, name: cat, inputs: [added, da]}
+    - {type: Dense, units: 1, name: score, inputs: cat}
+    - {type: Dense, units: 3, activation: softmax, name: cls, inputs: cat}
+  outputs: [score, cls]
+compile:
+  optimizer: {type: SGD, learning_rate: {type: ExponentialDecay, initial_learning_rate: 0.1,
+              decay_steps: 1, decay_rate: 0.5}}
+  loss: {score: mse, cls: null}
+  loss_weights: {score: 3.0, cls: 1.0}
+  metrics: {cls: [sparse_categorical_accuracy]}
+"""
+
+
+def build(write_config, text, *overrides):
+    cfg = load_config(write_config(text), list(overrides))
+    model = build_model(cfg.experiment, cfg.locate)
+    compile_model(model, cfg.experiment, cfg.locate)
+    return model
+
+
+def test_functional_graph_with_merges_and_two_outputs(write_config):
+    model = build(write_config, MULTI)
+    assert [t.name.split(":")[0] for t in model.inputs] == ["a", "b"]
+    assert [layer.name for layer in model.layers if layer.name in ("score", "cls")] == \
+        ["score", "cls"]
+    assert model.get_layer("cat").output.shape == (None, 10)
+    x = {"a": np.ones((8, 4), "float32"), "b": np.ones((8, 3), "float32")}
+    y = {"score": np.zeros((8, 1), "float32"), "cls": np.zeros((8,), "int32")}
+    logs = model.fit(x, y, epochs=2, verbose=0).history
+    assert set(logs) == {"loss", "cls_sparse_categorical_accuracy"}
+    # cls has no loss (null), so the total is 3 x the score output's squared error
+    score, _ = model.predict(x, verbose=0)
+    loss = model.evaluate(x, y, return_dict=True, verbose=0)["loss"]
+    assert loss == pytest.approx(3.0 * float(np.mean(score ** 2)), rel=1e-4)
+    # the schedule drives the optimizer: the rate fell after 2 x 1 steps
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** 2)
+
+
+def test_loss_list_must_match_outputs(write_config):
+    text = MULTI.replace("loss: {score: mse, cls: null}", "loss: [mse]")
+    with pytest.raises(ConfigError, match=r"expected 2 items, one per output"):
+        load_config(write_config(text))
+
+
+def test_loss_mapping_must_name_every_output(write_config):
+    text = MULTI.replace("loss: {score: mse, cls: null}", "loss: {score: mse}")
+    with pytest.raises(ConfigError, match="use null for an output that has no loss"):
+        load_config(write_config(text))
+
+
+def test_strings_go_to_keras_as_strings(write_config):
+    model = build(write_config, MULTI.replace("optimizer: {type: SGD", "optimizer: sgd\n  x: {type: SGD")
+                  .replace("  x: {type: SGD, learning_rate: {type: ExponentialDecay, "
+                           "initial_learning_rate: 0.1,\n              decay_steps: 1, "
+                           "decay_rate: 0.5}}\n", ""))
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+
+
+def test_mixed_precision_keeps_outputs_float32(write_config):
+    from trainctl.run.runtime import set_precision
+
+    try:
+        set_precision("mixed_bfloat16")
+        model = build(write_config, MULTI, "runtime.precision=mixed_bfloat16")
+        assert model.get_layer("da").compute_dtype == "bfloat16"
+        assert model.get_layer("score").compute_dtype == "float32"
+        assert model.get_layer("cls").compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_shape_that_cannot_connect_names_the_layer(write_config):
+    text = MULTI.replace("{type: Add, name: added, inputs: [da, db]}",
+                         "{type: Add, name: added, inputs: [da, b]}")
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    assert "model.layers[2]" in str(exc.value) and "Add cannot take input of shape" in \
+        str(exc.value)
