@@ -182,3 +182,37 @@ def test_mnist_full_size_reaches_seed_accuracy(tmp_path, mnist_dir, monkeypatch)
         recorded["sparse_categorical_accuracy"], abs=1e-4)
     assert f"sparse_categorical_accuracy: {recorded['sparse_categorical_accuracy']:.4f}" \
         in result.output
+
+
+CALLBACKS = SYNTH.replace("  epochs: 2\n", """\
+  epochs: 6
+  monitor: val_sparse_categorical_accuracy
+  callbacks:
+    - {type: EarlyStopping, monitor: val_loss, patience: 1, min_delta: 10.0}
+    - {type: CSVLogger, filename: logs/keras.csv}
+    - {type: ModelCheckpoint, filepath: "checkpoints/epoch-{epoch:02d}.keras"}
+""") + "runtime: {tensorboard: {update_freq: epoch}}\n"
+
+
+def test_user_callbacks_and_tensorboard_write_into_the_run(tmp_path, write_config):
+    result = invoke("fit", str(write_config(CALLBACKS)), "--runs-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / result.output.strip().splitlines()[-1].split("/")[-1]
+    history = json.loads((path / "history.json").read_text())
+    assert len(history["loss"]) == 2  # EarlyStopping: no val_loss gain of 10 after 1+1 epochs
+    assert (path / "logs" / "keras.csv").read_text().count("\n") == 3
+    assert sorted(p.name for p in (path / "checkpoints").glob("epoch-*.keras")) == \
+        ["epoch-01.keras", "epoch-02.keras"]
+    events = list((path / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} == {"train", "validation"}
+
+
+def test_callback_path_cannot_leave_the_run(tmp_path, write_config):
+    cfg = write_config(CALLBACKS.replace("filename: logs/keras.csv", "filename: ../../x.csv"))
+    result = CliRunner().invoke(cli, ["fit", str(cfg), "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "fit.callbacks[1].filename: relative output path '../../x.csv' leaves the run" \
+        in result.output
+    run = next(tmp_path.iterdir())
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert not (tmp_path.parent / "x.csv").exists()

@@ -144,8 +144,7 @@ class FitConfig(Strict):
     loop: Literal["keras"] = "keras"
     callbacks: list[Component] = []
     class_weight: Optional[dict[int, Annotated[float, Field(ge=0.0)]]] = None
-    monitor: Optional[str] = None
-    keep_checkpoints: Annotated[int, Field(ge=1)] = 1
+    monitor: Optional[Annotated[str, Field(min_length=1)]] = None
 
 
 class EvaluateConfig(Strict):

@@ -161,6 +161,12 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
             if isinstance(item, bool) or not isinstance(item, (int, float)):
                 errors.append(ConfigError(f"expected a number; received {describe(item)}",
                                           key=key, where=locate(key)))
+    if exp.fit.class_weight and len(outputs) > 1:
+        errors.append(ConfigError(
+            "class_weight works only for a model with one output (Keras 3); this model has "
+            f"{len(outputs)}: {', '.join(outputs)}", key="fit.class_weight",
+            where=locate("fit.class_weight"),
+            hint="weight samples per output with sample weights in the data instead"))
     for i, cb in enumerate(exp.fit.callbacks):
         errors += check_component("callback", cb, key=f"fit.callbacks[{i}]", locate=locate)
     return errors
@@ -187,7 +193,7 @@ def check_runtime(exp: Experiment, locate) -> list[ConfigError]:
     errors = []
     if exp.runtime.tensorboard and importlib.util.find_spec("tensorboard") is None:
         errors.append(ConfigError(
-            "runtime.tensorboard needs the 'tensorboard' package, which is not installed",
+            "TensorBoard logging needs the 'tensorboard' package, which is not installed",
             key="runtime.tensorboard", where=locate("runtime.tensorboard"),
             hint="pip install tensorboard"))
     return errors

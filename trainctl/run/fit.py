@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from trainctl.artifacts import RunDir, command_line, git_state, now, versions
 from trainctl.config import LoadedConfig
-from trainctl.errors import ExitCode, Interrupted, RunFailed
+from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
 from trainctl.run.plan import Plan, make_plan, signature
 from trainctl.run.runtime import configure, import_tensorflow
 
@@ -93,15 +93,71 @@ def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | 
     return run
 
 
-def trainctl_callbacks(run: RunDir, prep: Prepared) -> tuple[list, Any]:
-    """History files, checkpoints, divergence guard and the epoch printer."""
+def trainctl_callbacks(cfg: LoadedConfig, run: RunDir, prep: Prepared) -> tuple[list, Any]:
+    """The user's ``fit.callbacks``, then history files, checkpoints, divergence guard,
+    TensorBoard (``runtime.tensorboard``) and the epoch printer."""
     from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
                                         HistoryWriter, monitor_mode)
 
-    monitor = "val_loss" if prep.validation is not None else "loss"
+    exp = cfg.experiment
+    monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
     guard = DivergenceGuard()
-    return [HistoryWriter(run), guard, Checkpointer(run, monitor, monitor_mode(monitor)),
-            EpochPrinter(prep.plan.epochs)], guard
+    callbacks = user_callbacks(cfg, run)
+    callbacks += [HistoryWriter(run), guard, Checkpointer(run, monitor, monitor_mode(monitor))]
+    if exp.runtime.tensorboard:
+        callbacks.append(tensorboard_callback(cfg, run))
+    callbacks.append(EpochPrinter(prep.plan.epochs))
+    return callbacks, guard
+
+
+# Constructor arguments that name an output file: a relative one lands in the run folder.
+PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
+
+
+def user_callbacks(cfg: LoadedConfig, run: RunDir) -> list:
+    """``fit.callbacks`` built from the registry, their output files inside the run folder."""
+    from trainctl.registry import get_registry
+
+    built = []
+    for i, spec in enumerate(cfg.experiment.fit.callbacks):
+        key = f"fit.callbacks[{i}]"
+        if isinstance(spec, dict):
+            spec = {k: (in_run(run, v, key=f"{key}.{k}", where=cfg.locate(f"{key}.{k}"))
+                        if k in PATH_ARGS and isinstance(v, str) else v)
+                    for k, v in spec.items()}
+        built.append(get_registry("callback").build(spec, key=key, where=cfg.locate(key),
+                                                     locate=cfg.locate))
+    return built
+
+
+def in_run(run: RunDir, value: str, *, key: str, where: Any) -> str:
+    """A relative output path resolved inside the run folder (its parents created).
+
+    A relative path may not climb out of the run folder: ``../../x`` is a ConfigError.
+    """
+    path = Path(value)
+    if path.is_absolute():
+        return value
+    target = (run.path / path).resolve()
+    if not target.is_relative_to(run.path.resolve()):
+        raise ConfigError(f"relative output path {value!r} leaves the run folder",
+                          key=key, where=where,
+                          hint="give a path inside the run folder, or an absolute path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return str(target)
+
+
+def tensorboard_callback(cfg: LoadedConfig, run: RunDir) -> Any:
+    """Keras's TensorBoard callback writing under ``<run>/tensorboard``."""
+    from trainctl.registry import get_registry
+
+    options = cfg.experiment.runtime.tensorboard
+    args = dict(options) if isinstance(options, dict) else {}
+    args["log_dir"] = in_run(run, args.get("log_dir", "tensorboard"), key="runtime.tensorboard",
+                             where=cfg.locate("runtime.tensorboard.log_dir"))
+    return get_registry("callback").build({"type": "TensorBoard", **args},
+                                          key="runtime.tensorboard",
+                                          where=cfg.locate("runtime.tensorboard"))
 
 
 @contextmanager
@@ -119,7 +175,11 @@ def sigterm_as_exception() -> Iterator[None]:
 
 def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
     """``model.fit`` with trainctl's callbacks; record how it ended."""
-    callbacks, guard = trainctl_callbacks(run, prep)
+    try:
+        callbacks, guard = trainctl_callbacks(cfg, run, prep)
+    except ConfigError as exc:  # e.g. a callback's constructor refused its arguments
+        finish(run, "failed", str(exc))
+        raise
     plan = prep.plan
     try:
         with sigterm_as_exception():
