@@ -72,7 +72,7 @@ def test_mnist_from_data_dir_reshaped_rescaled_with_last_10000_held_out(tmp_path
                                atol=1e-6)
     np.testing.assert_array_equal(splits.validation.y, y_raw[-10000:])
     np.testing.assert_array_equal(splits.train.y, y_raw[:-10000])
-    assert list(splits.files) == [str(mnist_dir / "mnist.npz")]
+    assert list(splits.files) == [str((mnist_dir / "mnist.npz").resolve())]
     check_against_model(splits, MLP, locate=locate)
 
 
