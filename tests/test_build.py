@@ -98,3 +98,21 @@ def test_shape_that_cannot_connect_names_the_layer(write_config):
         build(write_config, text)
     assert "model.layers[2]" in str(exc.value) and "Add cannot take input of shape" in \
         str(exc.value)
+
+
+def test_freeze_by_name_and_glob_keeps_weights_still(write_config):
+    model = build(write_config, MULTI, "model.freeze=[da, 'd*b']")
+    frozen = {layer.name for layer in model.layers if not layer.trainable}
+    assert frozen == {"da", "db"}
+    before = [w.copy() for w in model.get_layer("da").get_weights()]
+    x = {"a": np.ones((8, 4), "float32"), "b": np.ones((8, 3), "float32")}
+    y = {"score": np.ones((8, 1), "float32"), "cls": np.zeros((8,), "int32")}
+    model.fit(x, y, epochs=1, verbose=0)
+    for old, new in zip(before, model.get_layer("da").get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert not np.allclose(model.get_layer("score").get_weights()[0], 0)
+
+
+def test_freeze_pattern_matching_nothing_is_an_error(write_config):
+    with pytest.raises(ConfigError, match=r"'dbb' matches no layer \(did you mean 'db'"):
+        build(write_config, MULTI, "model.freeze=[dbb]")

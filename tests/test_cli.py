@@ -98,6 +98,12 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
     assert rows[0].split(",")[0] == "epoch" and [r.split(",")[0] for r in rows[1:]] == ["0", "1"]
     metrics = json.loads((path / "metrics.json").read_text())
     assert set(metrics) == {"loss", "sparse_categorical_accuracy"}
+    import shutil
+
+    if shutil.which("dot"):
+        assert (path / "model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "apt-get install graphviz" in info["notes"][0]
     # no temp files left behind by the atomic writes
     assert not [p for p in path.rglob("*") if ".tmp" in p.name]
 

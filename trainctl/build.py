@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from trainctl.config.schema import Experiment
 from trainctl.config.validate import output_names, per_output
-from trainctl.errors import ConfigError, Location
+from trainctl.errors import ConfigError, Location, did_you_mean
 from trainctl.registry import get_registry
 
 Locate = Callable[[str], Location]
@@ -82,8 +82,29 @@ def build_model(exp: Experiment, locate: Locate) -> Any:
         tensors[spec.name or f"layers[{i}]"] = previous
     outs = [tensors[name] for name in output_names(exp)]
     model_inputs = inputs[next(iter(inputs))] if len(inputs) == 1 else inputs
-    return keras.Model(inputs=model_inputs, outputs=outs[0] if len(outs) == 1 else outs,
-                       name=exp.name or "model")
+    model = keras.Model(inputs=model_inputs, outputs=outs[0] if len(outs) == 1 else outs,
+                        name=exp.name or "model")
+    freeze(model, exp.model.freeze, locate)
+    return model
+
+
+def freeze(model: Any, patterns: list[str], locate: Locate) -> None:
+    """Mark the layers matching ``model.freeze`` (names or globs) not trainable.
+
+    A pattern that matches no layer is an error: a typo would otherwise train
+    everything silently.
+    """
+    import fnmatch
+
+    names = [layer.name for layer in model.layers]
+    for i, pattern in enumerate(patterns):
+        matched = [layer for layer in model.layers if fnmatch.fnmatchcase(layer.name, pattern)]
+        if not matched:
+            key = f"model.freeze[{i}]"
+            raise ConfigError(f"{pattern!r} matches no layer{did_you_mean(pattern, names)}; "
+                              f"layers: {', '.join(names)}", key=key, where=locate(key))
+        for layer in matched:
+            layer.trainable = False
 
 
 def _component(kind: str, spec: Any, key: str, locate: Locate) -> Any:

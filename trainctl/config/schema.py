@@ -111,11 +111,13 @@ class LayerSpec(BaseModel):
 
 
 class ModelConfig(Strict):
-    """``model:``: named inputs, a list of layers, and outputs (default: the last layer)."""
+    """``model:``: named inputs, a list of layers, outputs (default: the last layer), and
+    ``freeze``: layer names or globs (``dense_*``) whose weights do not train."""
 
     inputs: Annotated[dict[str, InputSpec], Field(min_length=1)]
     layers: Annotated[list[LayerSpec], Field(min_length=1)]
     outputs: Optional[Union[str, list[str]]] = None
+    freeze: list[Annotated[str, Field(min_length=1)]] = []
 
 
 PerOutput = Any  # one value, a list (by output order) or a mapping (by output name)

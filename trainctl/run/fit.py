@@ -90,7 +90,28 @@ def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | 
     lines: list[str] = []
     prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
     run.write_text("summary.txt", "\n".join(lines) + "\n")
+    note = plot_model(prep.model, run)
+    if note:
+        run.update_run(notes=[note])
+        print(f"note: {note}", flush=True)
     return run
+
+
+def plot_model(model: Any, run: RunDir) -> str | None:
+    """``model.png`` via keras.utils.plot_model; a note saying how to get it when it can't."""
+    import shutil
+
+    import keras
+
+    if shutil.which("dot") is None:
+        return ("model.png skipped: plot_model needs Graphviz's 'dot' program "
+                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)")
+    try:
+        keras.utils.plot_model(model, to_file=str(run.file("model.png")), show_shapes=True,
+                               show_layer_names=True)
+    except ImportError as exc:  # pydot missing
+        return f"model.png skipped: {exc}"
+    return None
 
 
 def trainctl_callbacks(cfg: LoadedConfig, run: RunDir, prep: Prepared) -> tuple[list, Any]:
