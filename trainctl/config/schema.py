@@ -73,6 +73,17 @@ class Validation(Strict):
     use_test: bool = False
 
 
+class SampleWeight(Strict):
+    """``data.sample_weight``: training-sample weights derived from the labels.
+
+    ``by_class`` maps a class id to a weight (others weigh 1.0); with several
+    outputs, ``output`` names the output whose labels decide (default: the first).
+    """
+
+    by_class: dict[int, Annotated[float, Field(ge=0.0)]]
+    output: Optional[str] = None
+
+
 class DataConfig(Strict):
     """``data:``: the dataset, its transforms and splits (SPEC §5)."""
 
@@ -83,6 +94,9 @@ class DataConfig(Strict):
     validation: Optional[Validation] = None
     test: bool = True
     shuffle: Union[bool, Annotated[int, Field(ge=1)]] = True
+    sample_weight: Optional[SampleWeight] = None
+
+
 
 
 class InputSpec(Strict):
@@ -110,14 +124,31 @@ class LayerSpec(BaseModel):
         return out
 
 
-class ModelConfig(Strict):
-    """``model:``: named inputs, a list of layers, outputs (default: the last layer), and
-    ``freeze``: layer names or globs (``dense_*``) whose weights do not train."""
+class SubModel(Strict):
+    """A reusable graph under ``model.submodels``: a layer ``{type: <its name>}`` makes a new
+    instance (own weights) each time it is used."""
 
     inputs: Annotated[dict[str, InputSpec], Field(min_length=1)]
     layers: Annotated[list[LayerSpec], Field(min_length=1)]
     outputs: Optional[Union[str, list[str]]] = None
+
+
+class ModelConfig(Strict):
+    """``model:``: named inputs, a list of layers, outputs (default: the last layer), and
+    ``freeze``: layer names or globs (``dense_*``) whose weights do not train.
+
+    ``type`` (with ``args``) names a registered ``keras.Model`` subclass: with ``layers``
+    the graph is built as ``type(inputs=..., outputs=...)`` (a Model overriding
+    ``train_step``); without ``layers`` it is ``type(**args)`` (a subclassed model).
+    """
+
+    inputs: Annotated[dict[str, InputSpec], Field(min_length=1)]
+    layers: list[LayerSpec] = []
+    outputs: Optional[Union[str, list[str]]] = None
     freeze: list[Annotated[str, Field(min_length=1)]] = []
+    submodels: dict[str, SubModel] = {}
+    type: Optional[Annotated[str, Field(min_length=1)]] = None
+    args: dict[str, Any] = {}
 
 
 PerOutput = Any  # one value, a list (by output order) or a mapping (by output name)
@@ -143,7 +174,8 @@ class FitConfig(Strict):
     steps_per_epoch: Optional[Annotated[int, Field(ge=1)]] = None
     validation_steps: Optional[Annotated[int, Field(ge=1)]] = None
     validation_freq: Annotated[int, Field(ge=1)] = 1
-    loop: Literal["keras"] = "keras"
+    loop: Literal["keras", "custom"] = "keras"
+    log_every: Optional[Annotated[int, Field(ge=1)]] = None
     callbacks: list[Component] = []
     class_weight: Optional[dict[int, Annotated[float, Field(ge=0.0)]]] = None
     monitor: Optional[Annotated[str, Field(min_length=1)]] = None

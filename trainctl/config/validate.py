@@ -39,6 +39,8 @@ def output_names(exp: Experiment) -> list[str]:
     """Names of the model's outputs, in order (the last layer when not given)."""
     outs = exp.model.outputs
     if outs is None:
+        if not exp.model.layers:  # a subclassed model: one output unless model.outputs says
+            return ["output"]
         last = exp.model.layers[-1]
         return [last.name or f"layers[{len(exp.model.layers) - 1}]"]
     return [outs] if isinstance(outs, str) else list(outs)
@@ -47,6 +49,10 @@ def output_names(exp: Experiment) -> list[str]:
 def check_graph(exp: Experiment, locate: Callable[[str], Location]) -> list[ConfigError]:
     """Layer names are unique, every ``inputs`` names an input or an earlier layer."""
     errors = []
+    if not exp.model.layers and exp.model.type is None:
+        return [ConfigError("expected at least one layer (or model.type naming a "
+                            "keras.Model subclass); received none", key="model.layers",
+                            where=locate("model"))]
     known = list(exp.model.inputs)
     for i, layer in enumerate(exp.model.layers):
         key = f"model.layers[{i}]"

@@ -204,13 +204,18 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
     plan = prep.plan
     try:
         with sigterm_as_exception():
-            prep.model.fit(prep.train, epochs=plan.epochs,
-                           steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
-                           validation_data=prep.validation,
-                           validation_steps=None if plan.smoke else plan.validation_steps,
-                           validation_freq=cfg.experiment.fit.validation_freq,
-                           class_weight=class_weight(cfg, prep), callbacks=callbacks,
-                           shuffle=False, verbose=0)  # the tf.data pipeline shuffles
+            fit_fn = prep.model.fit
+            if cfg.experiment.fit.loop == "custom":
+                from trainctl.run.loop import CustomLoop
+
+                fit_fn = CustomLoop(prep.model, log_every=cfg.experiment.fit.log_every).fit
+            fit_fn(prep.train, epochs=plan.epochs,
+                   steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
+                   validation_data=prep.validation,
+                   validation_steps=None if plan.smoke else plan.validation_steps,
+                   validation_freq=cfg.experiment.fit.validation_freq,
+                   class_weight=class_weight(cfg, prep), callbacks=callbacks,
+                   shuffle=False, verbose=0)  # the tf.data pipeline shuffles
     except KeyboardInterrupt:
         finish(run, "interrupted", "interrupted by SIGINT")
         raise Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED) from None
