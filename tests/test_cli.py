@@ -215,10 +215,10 @@ def test_user_callbacks_and_tensorboard_write_into_the_run(tmp_path, write_confi
 
 def test_callback_path_cannot_leave_the_run(tmp_path, write_config):
     cfg = write_config(CALLBACKS.replace("filename: logs/keras.csv", "filename: ../../x.csv"))
-    result = CliRunner().invoke(cli, ["fit", str(cfg), "--runs-dir", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["fit", str(cfg), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2
     assert "fit.callbacks[1].filename: relative output path '../../x.csv' leaves the run" \
         in result.output
-    run = next(tmp_path.iterdir())
+    run = next((tmp_path / "runs").iterdir())
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
     assert not (tmp_path.parent / "x.csv").exists()
