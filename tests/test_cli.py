@@ -222,3 +222,45 @@ def test_callback_path_cannot_leave_the_run(tmp_path, write_config):
     run = next((tmp_path / "runs").iterdir())
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
     assert not (tmp_path.parent / "x.csv").exists()
+
+
+def test_run_of_an_extended_config_is_reusable(tmp_path, write_config):
+    write_config(SYNTH, "_base/synth.yaml")
+    cfg = write_config("extends: _base/synth.yaml\nfit: {epochs: 1}\n", "child.yaml")
+    result = invoke("fit", str(cfg), "--smoke", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "runs" / result.output.strip().splitlines()[-1].split("/")[-1]
+    import yaml
+
+    saved = yaml.safe_load((path / "config.yaml").read_text())
+    assert "extends" not in saved and saved["fit"] == {"epochs": 1, "batch_size": 16}
+    assert invoke("evaluate", str(path)).exit_code == 0
+    # run files are readable by others (mkstemp alone would make them 0600)
+    assert (path / "run.json").stat().st_mode & 0o044 == 0o044
+
+
+def test_predict_multi_output_saves_by_output_name(tmp_path):
+    import numpy as np
+
+    result = invoke("fit", str(ROOT / "configs" / "multi_io.yaml"), "--smoke",
+                    "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "runs" / result.output.strip().splitlines()[-1].split("/")[-1]
+    assert invoke("predict", str(path)).exit_code == 0
+    with np.load(path / "predictions.npz") as saved:
+        assert saved.files == ["score_output", "class_output"]
+        assert saved["class_output"].shape[1:] == (5,)
+    for bad, words in [(tmp_path / "y.npy", "expected a .npz file"),
+                       (tmp_path / "no" / "y.npz", "does not exist")]:
+        result = CliRunner().invoke(cli, ["predict", str(path), "--output", str(bad)])
+        assert result.exit_code == 2 and words in result.output
+
+
+def test_module_colon_name_needs_no_imports_entry(write_config, tmp_path):
+    (tmp_path / "my_losses.py").write_text(
+        "def halved_mse(y_true, y_pred):\n    return ((y_true - y_pred) ** 2) / 2\n")
+    cfg = write_config(SYNTH.replace("loss: sparse_categorical_crossentropy",
+                                     "loss: my_losses:halved_mse")
+                       .replace("metrics: [sparse_categorical_accuracy]", "metrics: []"))
+    result = invoke("validate", str(cfg))
+    assert result.exit_code == 0, result.output

@@ -40,10 +40,17 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; run files are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dump_json(obj: Any) -> str:
@@ -117,8 +124,13 @@ class RunDir:
             raise UsageError(f"{self.file(name)}: cannot read: {exc}") from None
 
     def write_config(self, raw: dict) -> None:
-        """``config.yaml``: the resolved config after ``extends`` and ``--set``."""
-        self.write_text("config.yaml", yaml.safe_dump(raw, sort_keys=False))
+        """``config.yaml``: the resolved config after ``extends`` and ``--set``.
+
+        ``extends`` is dropped: its bases are already merged in, and its path was
+        relative to the original file, not to the run folder.
+        """
+        resolved = {k: v for k, v in raw.items() if k != "extends"}
+        self.write_text("config.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
     def update_run(self, **fields: Any) -> dict:
         """Merge ``fields`` into run.json and rewrite it atomically."""

@@ -81,7 +81,8 @@ def evaluate(run_dir: Path, verbose: bool) -> None:
               help=".npy (or .npz by input name) shaped like the model's inputs; "
                    "default: the test split.")
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to save predictions (default: RUN_DIR/predictions.npy).")
+              help="Where to save predictions: .npy, or .npz keyed by output name for a "
+                   "model with several outputs (default: RUN_DIR/predictions.npy|.npz).")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
 def predict(run_dir: Path, input_path: Path | None, output_path: Path | None,
             verbose: bool) -> None:
@@ -105,7 +106,10 @@ def predict(run_dir: Path, input_path: Path | None, output_path: Path | None,
               help="Also build the model and run one synthetic batch through a train step "
                    "(imports TensorFlow).")
 def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool) -> None:
-    """Check configs without training (no TensorFlow import unless --build)."""
+    """Check configs (schema, names, arguments) without training.
+
+    No TensorFlow import unless --build.
+    """
     from trainctl.config import load_config
 
     failed = 0
@@ -129,6 +133,7 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
 @click.argument("kind", required=False)
 def components(kind: str | None) -> None:
     """List what can be named in a config (all kinds, or one KIND)."""
+    import trainctl.data  # noqa: F401  registers the data sources (no TensorFlow)
     from trainctl.registry.catalog import format_components
 
     click.echo(format_components(kind))

@@ -47,7 +47,8 @@ def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, 
     """Read ``path`` and every file it ``extends``, merged; bases first, in order."""
     data, where = read_yaml(path)
     if data is None:
-        data = {}
+        raise ConfigError("the config file is empty; expected a mapping of sections "
+                          "(data:, model:, compile:, fit:, ...)", where=where.locate(()))
     if not isinstance(data, dict):
         raise ConfigError(f"expected a mapping of config sections at the top level; "
                           f"received {describe(data)}", where=where.locate(()))
@@ -63,8 +64,8 @@ def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, 
                               f"{base_path}", key="extends", where=where.locate(key))
         if not base_path.is_file():
             raise ConfigError(f"base config not found: {base_path} (paths in extends are "
-                              f"relative to {path.parent or '.'})", key="extends",
-                              where=where.locate(key))
+                              f"relative to the config's folder, {path.parent.resolve()})",
+                              key="extends", where=where.locate(key))
         base, base_where = load_with_extends(base_path, chain)
         merged = deep_merge(merged, base)
         merged_where = merged_where.merged_under(base_where)

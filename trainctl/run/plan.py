@@ -61,8 +61,13 @@ def _loss_name(spec: Any) -> str:
     return str(spec or "").lower().replace("_", "")
 
 
-def output_kind(loss: Any) -> str:
-    """What targets a loss wants: ``sparse``, ``onehot``, ``binary`` or ``regression``."""
+def output_kind(loss: Any, metrics: Any = None) -> str:
+    """What targets an output wants — ``sparse``, ``onehot``, ``binary`` or
+    ``regression`` — from its loss, or from its metrics when it has no loss."""
+    if loss is None and metrics:
+        kinds = {output_kind(m) for m in (metrics if isinstance(metrics, list) else [metrics])}
+        kinds.discard("regression")
+        return kinds.pop() if len(kinds) == 1 else "regression"
     name = _loss_name(loss)
     if "sparsecategorical" in name:
         return "sparse"
@@ -71,6 +76,14 @@ def output_kind(loss: Any) -> str:
     if "binary" in name or name in {"hinge", "squaredhinge"}:
         return "binary"
     return "regression"
+
+
+def _per_output_metrics(metrics: Any, names: list[str]) -> dict[str, Any]:
+    if isinstance(metrics, dict):
+        return metrics
+    if isinstance(metrics, list) and len(names) > 1 and len(metrics) == len(names):
+        return dict(zip(names, metrics))
+    return {names[0]: metrics} if len(names) == 1 else {}
 
 
 def signature(model: Any, cfg: LoadedConfig) -> Any:
@@ -86,10 +99,11 @@ def signature(model: Any, cfg: LoadedConfig) -> Any:
         losses = loss
     else:
         losses = [loss] * len(names)
+    metrics = _per_output_metrics(exp.compile.metrics, names)
     outputs = {}
     for name, tensor, loss_spec in zip(names, model.outputs, losses):
         shape = tuple(tensor.shape[1:])
-        kind = output_kind(loss_spec)
+        kind = output_kind(loss_spec, metrics.get(name))
         classes = shape[-1] if shape and kind in ("sparse", "onehot") else None
         if kind == "sparse":
             shape = shape[:-1]

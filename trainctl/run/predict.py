@@ -11,12 +11,13 @@ Example:
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trainctl.errors import DataError
+from trainctl.errors import DataError, UsageError
 
 
 def read_input(path: Path, model: Any) -> Any:
@@ -70,17 +71,39 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
         x = splits.test.x
     batch = exp.predict.batch_size or exp.evaluate.batch_size or exp.fit.batch_size
     y = model.predict(x, batch_size=batch, verbose=0)
-    output_path = output_path or run.file("predictions.npy" if not isinstance(y, (list, dict))
-                                          else "predictions.npz")
-    if isinstance(y, dict):
-        np.savez(output_path, **y)
-    elif isinstance(y, list):
-        names = [t.name.split(":")[0] for t in model.outputs]
-        np.savez(output_path, **dict(zip(names, y)))
-    else:
-        np.save(output_path, y)
+    several = isinstance(y, (list, dict))
+    output_path = check_output_path(output_path or run.file(
+        "predictions.npz" if several else "predictions.npy"), several=several)
+    save_predictions(output_path, y, model)
     run.add_record("predict", {"input": str(input_path) if input_path else "test split",
                                "output": str(output_path),
-                               "shape": list(np.shape(y)) if not isinstance(y, (list, dict))
-                               else None})
+                               "shape": None if several else list(np.shape(y))})
     return Path(output_path), y
+
+
+def check_output_path(path: Path, *, several: bool) -> Path:
+    """``--output`` must be .npy (one output) or .npz (several) in an existing folder."""
+    path = Path(path)
+    wanted = ".npz" if several else ".npy"
+    if path.suffix not in (".npy", ".npz") or (several and path.suffix != ".npz"):
+        raise UsageError(f"--output {path}: expected a {wanted} file"
+                         + (" (the model has several outputs, saved by name)" if several else ""))
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {path}: folder {path.parent} does not exist")
+    return path
+
+
+def save_predictions(path: Path, y: Any, model: Any) -> None:
+    """Write ``y`` atomically: .npy for one array, .npz keyed by output name for several."""
+    from trainctl.artifacts import atomic_write
+
+    buffer = io.BytesIO()
+    if isinstance(y, dict):
+        np.savez(buffer, **y)
+    elif isinstance(y, list):
+        np.savez(buffer, **dict(zip(model.output_names, y)))
+    elif path.suffix == ".npz":
+        np.savez(buffer, **{model.output_names[0]: y})
+    else:
+        np.save(buffer, y)
+    atomic_write(path, buffer.getvalue())
