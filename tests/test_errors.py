@@ -74,6 +74,9 @@ CASES = [
     ("shape-cannot-connect", "{type: Dense, units: 3, activation: softmax, name: out}",
      "{type: Reshape, target_shape: [5, 5], name: out}", "fit", "9:", "model.layers[1]",
      "Reshape cannot take input of shape"),
+    ("metric-does-not-fit-targets", "metrics: [sparse_categorical_accuracy]",
+     "metrics: [categorical_crossentropy]", "fit", "11:", "compile",
+     "the loss or metrics do not fit"),
     ("missing-data-file", "  source: {type: synthetic, samples: 64, test_samples: 16}",
      "  source: mnist\n  path: nowhere/mnist.npz", "fit", "5:", "data.path", "nowhere/mnist.npz"),
 ]

@@ -19,9 +19,10 @@ from trainctl.data.sources import check_source, source_names
 from trainctl.data.transforms import TRANSFORMS, apply_transforms, check_transform, \
     check_transforms
 from trainctl.data.types import OutputInfo, Signature, Split, Splits
+from trainctl.data.weights import weigh_splits
 
 __all__ = [
     "SOURCES", "TRANSFORMS", "OutputInfo", "RawData", "Signature", "SourceContext", "Split",
     "Splits", "apply_transforms", "check_against_model", "check_source", "check_transform",
-    "check_transforms", "load_splits", "make_dataset", "source", "source_names",
+    "check_transforms", "load_splits", "make_dataset", "source", "source_names", "weigh_splits",
 ]

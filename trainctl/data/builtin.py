@@ -44,8 +44,8 @@ import numpy as np
 
 from trainctl.data.base import RawData, SourceContext, source
 from trainctl.data.files import find_idx, read_cifar_batch, read_idx, read_npz
-from trainctl.data.types import Split
-from trainctl.errors import DataError
+from trainctl.data.types import Signature, Split
+from trainctl.errors import DataError, Location
 
 _IDX = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
         "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
@@ -217,3 +217,23 @@ def fashion_mnist(ctx: SourceContext) -> RawData:
 def cifar10(ctx: SourceContext) -> RawData:
     """CIFAR-10: 50,000 + 10,000 uint8 images of 32x32x3, labels 0-9 of shape (n, 1)."""
     return load_keras_dataset(DATASETS["cifar10"], ctx)
+
+
+def load_arrays(name: str, path: Optional[str] = None) -> tuple:
+    """A Keras data set as ``keras.datasets.<name>.load_data()`` returns it, found locally.
+
+    For plug-in sources that start from a Keras data set (adding sample weights,
+    say): the same lookup as ``data.source: <name>`` (``path``, then
+    ``$TRAINCTL_DATA_DIR``, Keras's cache, a download).
+
+    Example:
+        >>> (x_train, y_train), (x_test, y_test) = load_arrays("mnist")
+    """
+    if name not in DATASETS:
+        raise DataError(f"unknown Keras data set {name!r}; known: {', '.join(DATASETS)}")
+    ctx = SourceContext(name=name, key="data.source", path=Path(path) if path else None,
+                        path_key="data.path", config_dir=Path.cwd(),
+                        signature=Signature(inputs={}), seed=None,
+                        locate=lambda key: Location("<plug-in>", 0, 0))
+    raw = load_keras_dataset(DATASETS[name], ctx)
+    return (raw.train.x, raw.train.y), (raw.test.x, raw.test.y)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
+import numpy as np
+
 from trainctl.data.types import Split
 
 
@@ -39,20 +41,29 @@ def _index_dataset(n: int, *, batch_size: int, shuffle: Union[bool, int],
     return indices.batch(batch_size)
 
 
-def _structure(split: Split) -> tuple:
-    """``(x, y)``, ``(x, y, sample_weight)`` or ``(x,)`` as Keras unpacks them."""
+def _structure(split: Split, outputs: Optional[list[str]] = None) -> tuple:
+    """``(x, y)``, ``(x, y, sample_weight)`` or ``(x,)`` as Keras unpacks them.
+
+    Per-output weights ``{name: array}`` become a tuple in output order: Keras 3
+    looks them up by the output's position (a mapping fails with ``KeyError: 0``).
+    """
     if split.y is None:
         if split.sample_weight is not None:
             raise ValueError("sample weights need targets (y)")
         return (split.x,)
-    if split.sample_weight is None:
+    weights = split.sample_weight
+    if weights is None:
         return (split.x, split.y)
-    return (split.x, split.y, split.sample_weight)
+    if isinstance(weights, dict):
+        order = outputs or list(weights)
+        ones = np.ones(len(split), dtype=np.float32)
+        weights = tuple(weights.get(name, ones) for name in order)
+    return (split.x, split.y, weights)
 
 
 def make_dataset(split: Split, *, batch_size: int, shuffle: Union[bool, int] = False,
                  seed: Optional[int] = None, take_batches: Optional[int] = None,
-                 initial_epoch: int = 0) -> Any:
+                 initial_epoch: int = 0, outputs: Optional[list[str]] = None) -> Any:
     """A ``tf.data.Dataset`` of batches ``(x, y)`` or ``(x, y, sample_weight)`` (``(x,)`` if no y).
 
     Args:
@@ -64,6 +75,8 @@ def make_dataset(split: Split, *, batch_size: int, shuffle: Union[bool, int] = F
         seed: the shuffle seed; the same seed gives the same batches run to run.
         take_batches: at most this many batches per pass (smoke runs), or None.
         initial_epoch: start at this epoch's order (resuming a run).
+        outputs: the model's output names in order, for per-output sample weights
+            (default: the order of the weights mapping).
 
     Example:
         >>> ds = make_dataset(split, batch_size=64, shuffle=1024, seed=0, take_batches=100)
@@ -73,7 +86,7 @@ def make_dataset(split: Split, *, batch_size: int, shuffle: Union[bool, int] = F
     n = len(split)
     batches = _index_dataset(n, batch_size=batch_size, shuffle=shuffle, seed=seed,
                              initial_epoch=initial_epoch)
-    data = tf.nest.map_structure(tf.convert_to_tensor, _structure(split))
+    data = tf.nest.map_structure(tf.convert_to_tensor, _structure(split, outputs))
     # The arrays enter the pipeline once, as a repeated single element, rather than
     # being captured as graph constants by the map function (which copies them per
     # trace and fails above 2 GB).

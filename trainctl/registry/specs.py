@@ -20,7 +20,8 @@ from trainctl.errors import ConfigError, Location, describe, did_you_mean
 _NESTED_EXACT = {"learning_rate": "schedule", "layer": "layer", "backward_layer": "layer",
                  "cell": "layer", "optimizer": "optimizer", "inner_optimizer": "optimizer",
                  "loss": "loss", "activation": "activation",
-                 "recurrent_activation": "activation"}
+                 "recurrent_activation": "activation",
+                 "schedule": "schedule"}  # LearningRateScheduler(schedule=...)
 _NESTED_SUFFIX = (("_initializer", "initializer"), ("_regularizer", "regularizer"),
                   ("_constraint", "constraint"), ("_activation", "activation"))
 

@@ -40,7 +40,7 @@ class Prepared:
 def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepared:
     """Build and compile the model and load and check the data: everything before training."""
     from trainctl.build import build_model, compile_model
-    from trainctl.data import check_against_model, load_splits, make_dataset
+    from trainctl.data import check_against_model, load_splits, make_dataset, weigh_splits
     from trainctl.plugins import import_plugins
 
     exp = cfg.experiment
@@ -55,14 +55,19 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepare
     splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=exp.seed,
                          locate=cfg.locate)
     check_against_model(splits, sig, locate=cfg.locate)
+    # Class weights become sample weights here, for both loops: Keras 3 rejects
+    # class_weight for several outputs and next to sample weights in the data.
+    splits = weigh_splits(splits, sig, sample_weight=exp.data.sample_weight,
+                          class_weight=exp.fit.class_weight, locate=cfg.locate)
     cap = 2 if smoke else None
 
     def dataset(split, batch_size, shuffle):
         if split is None:
             return None
         return make_dataset(split, batch_size=batch_size, shuffle=shuffle, seed=exp.seed,
-                            take_batches=cap)
+                            take_batches=cap, outputs=list(sig.outputs))
 
+    check_one_batch(model, splits.train, plan.batch_size, list(sig.outputs), cfg)
     train = dataset(splits.train, plan.batch_size, exp.data.shuffle)
     if plan.steps_per_epoch and not smoke:
         train = train.repeat()  # exactly steps_per_epoch steps in every epoch
@@ -70,6 +75,30 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepare
                     validation=dataset(splits.validation, plan.batch_size, False),
                     test=dataset(splits.test, plan.test_batch_size, False),
                     plugins=plugins)
+
+
+def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
+                    cfg: LoadedConfig) -> None:
+    """Evaluate loss and metrics on the first training batch before the run starts.
+
+    A loss or metric that does not fit its output (shapes, dtypes) then fails
+    here as a config error (exit 2, no run folder) instead of as a crash deep in
+    TensorFlow after training started. ``test_on_batch`` updates no weights and
+    traces the same test function validation uses, so it costs one trace.
+    """
+    from trainctl.data import make_dataset
+
+    head = split.take(slice(0, min(batch_size, len(split))))
+    batch = next(iter(make_dataset(head, batch_size=batch_size, outputs=outputs)))
+    try:
+        model.test_on_batch(*batch)
+    except Exception as exc:
+        first = " ".join(str(exc).strip().splitlines()[:2])[:400]
+        raise ConfigError(f"the loss or metrics do not fit the model's outputs and the data: "
+                          f"{type(exc).__name__}: {first}", key="compile",
+                          where=cfg.locate("compile"),
+                          hint="check each output's loss and metrics against its targets "
+                               "(sparse labels vs one-hot, output shapes)") from None
 
 
 def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | None) -> RunDir:
@@ -214,7 +243,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
                    validation_data=prep.validation,
                    validation_steps=None if plan.smoke else plan.validation_steps,
                    validation_freq=cfg.experiment.fit.validation_freq,
-                   class_weight=class_weight(cfg, prep), callbacks=callbacks,
+                   callbacks=callbacks,  # class weights are in the data (trainctl.data.weights)
                    shuffle=False, verbose=0)  # the tf.data pipeline shuffles
     except KeyboardInterrupt:
         finish(run, "interrupted", "interrupted by SIGINT")
@@ -232,16 +261,6 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
         reason = f"loss became NaN or infinite at epoch {epoch}, step {step}"
         finish(run, "failed", reason)
         raise RunFailed(f"{reason}; the last good checkpoint is in {run.file('checkpoints')}")
-
-
-def class_weight(cfg: LoadedConfig, prep: Prepared) -> dict | None:
-    """``fit.class_weight`` expanded to every class (a partial dict crashes tf.data input)."""
-    given = cfg.experiment.fit.class_weight
-    if not given:
-        return None
-    outputs = signature(prep.model, cfg).outputs
-    classes = next(iter(outputs.values())).classes or (max(given) + 1)
-    return {i: float(given.get(i, 1.0)) for i in range(max(classes, max(given) + 1))}
 
 
 def finish(run: RunDir, status: str, reason: str | None) -> None:
