@@ -206,6 +206,8 @@ def test_user_callbacks_and_tensorboard_write_into_the_run(tmp_path, write_confi
     path = tmp_path / result.output.strip().splitlines()[-1].split("/")[-1]
     history = json.loads((path / "history.json").read_text())
     assert len(history["loss"]) == 2  # EarlyStopping: no val_loss gain of 10 after 1+1 epochs
+    assert "stopped early after epoch 2 of 6" in result.output
+    assert json.loads((path / "run.json").read_text())["stopped_early_after_epoch"] == 2
     assert (path / "logs" / "keras.csv").read_text().count("\n") == 3
     assert sorted(p.name for p in (path / "checkpoints").glob("epoch-*.keras")) == \
         ["epoch-01.keras", "epoch-02.keras"]

@@ -238,13 +238,13 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
                 from trainctl.run.loop import CustomLoop
 
                 fit_fn = CustomLoop(prep.model, log_every=cfg.experiment.fit.log_every).fit
-            fit_fn(prep.train, epochs=plan.epochs,
-                   steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
-                   validation_data=prep.validation,
-                   validation_steps=None if plan.smoke else plan.validation_steps,
-                   validation_freq=cfg.experiment.fit.validation_freq,
-                   callbacks=callbacks,  # class weights are in the data (trainctl.data.weights)
-                   shuffle=False, verbose=0)  # the tf.data pipeline shuffles
+            history = fit_fn(prep.train, epochs=plan.epochs,
+                             steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
+                             validation_data=prep.validation,
+                             validation_steps=None if plan.smoke else plan.validation_steps,
+                             validation_freq=cfg.experiment.fit.validation_freq,
+                             callbacks=callbacks,  # class weights are in the data
+                             shuffle=False, verbose=0)  # the tf.data pipeline shuffles
     except KeyboardInterrupt:
         finish(run, "interrupted", "interrupted by SIGINT")
         raise Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED) from None
@@ -261,6 +261,10 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
         reason = f"loss became NaN or infinite at epoch {epoch}, step {step}"
         finish(run, "failed", reason)
         raise RunFailed(f"{reason}; the last good checkpoint is in {run.file('checkpoints')}")
+    done = len(history.epoch) if history is not None else plan.epochs
+    if done < plan.epochs:  # a callback (EarlyStopping, ...) set stop_training
+        print(f"stopped early after epoch {done} of {plan.epochs}", flush=True)
+        run.update_run(stopped_early_after_epoch=done)
 
 
 def finish(run: RunDir, status: str, reason: str | None) -> None:
