@@ -116,3 +116,13 @@ def test_freeze_by_name_and_glob_keeps_weights_still(write_config):
 def test_freeze_pattern_matching_nothing_is_an_error(write_config):
     with pytest.raises(ConfigError, match=r"'dbb' matches no layer \(did you mean 'db'"):
         build(write_config, MULTI, "model.freeze=[dbb]")
+
+
+def test_component_mapping_is_not_a_per_output_mapping(write_config):
+    single = MULTI.replace("  outputs: [score, cls]\n", "  outputs: cls\n").replace(
+        "loss: {score: mse, cls: null}", "loss: {type: SparseCategoricalCrossentropy}").replace(
+        "loss_weights: {score: 3.0, cls: 1.0}", "loss_weights: 1.0").replace(
+        "metrics: {cls: [sparse_categorical_accuracy]}",
+        "metrics: [{type: SparseCategoricalAccuracy, name: acc}]")
+    model = build(write_config, single)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)

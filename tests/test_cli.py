@@ -87,6 +87,7 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
     info = json.loads((path / "run.json").read_text())
     assert info["status"] == "completed" and info["exit_reason"] is None
     assert info["seed"] == 3 and info["smoke"] is False
+    assert info["distribution"] == {"strategy": "_DefaultDistributionStrategy", "replicas": 1}
     assert set(info["versions"]) == {"python", "tensorflow", "keras", "trainctl"}
     assert info["attempts"][0]["status"] == "completed"
     history = json.loads((path / "history.json").read_text())

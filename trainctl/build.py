@@ -3,7 +3,16 @@
 Every layer, loss, metric and optimizer comes from the registry, so its
 arguments are checked against its signature before the call, and a layer that
 cannot connect to its inputs is reported at its config key with the shapes
-involved.
+involved. Three kinds of model (SPEC §2):
+
+- a functional graph (``model.layers``): ``keras.Model(inputs=..., outputs=...)``;
+- the same graph made by a registered Model subclass (``model.type``, e.g. one
+  overriding ``train_step``): ``type(inputs=..., outputs=..., **model.args)``;
+- a subclassed model without ``layers``: ``type(**model.args)``, built by calling
+  it on ``model.inputs``.
+
+``model.submodels`` are graphs that a layer ``{type: <submodel name>}`` turns
+into a new ``keras.Model`` (its own weights) each time it is used.
 
 Example:
     >>> model = build_model(cfg.experiment, cfg.locate)
@@ -14,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from trainctl.config.schema import Experiment
-from trainctl.config.validate import output_names, per_output
+from trainctl.config.schema import Experiment, LayerSpec
+from trainctl.config.validate import graph_output_names, output_names, per_output
 from trainctl.errors import ConfigError, Location, did_you_mean
 from trainctl.registry import get_registry
 
@@ -28,21 +37,27 @@ def _first_lines(text: str, n: int = 3) -> str:
     return " ".join(lines[:n])
 
 
-def make_inputs(exp: Experiment) -> dict[str, Any]:
-    """One ``keras.Input`` per entry of ``model.inputs``, named after its key."""
+def _shapes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: tuple(t.shape) for k, t in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [tuple(t.shape) for t in value]
+    return tuple(value.shape)
+
+
+def make_inputs(specs: dict, suffix: str = "") -> dict[str, Any]:
+    """One ``keras.Input`` per entry of an ``inputs:`` mapping, named after its key."""
     import keras
 
-    return {name: keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, name=name)
-            for name, spec in exp.model.inputs.items()}
+    return {name: keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, name=name + suffix)
+            for name, spec in specs.items()}
 
 
-def build_layer(exp: Experiment, index: int, locate: Locate, *, output: bool) -> Any:
-    """Instantiate ``model.layers[index]``; output layers stay float32 under mixed precision."""
-    spec = exp.model.layers[index]
+def build_layer(spec: LayerSpec, key: str, locate: Locate, *, float32: bool) -> Any:
+    """Instantiate one layer; ``float32`` forces an output layer's dtype under mixed precision."""
     args = spec.args
-    if output and exp.runtime.precision != "float32" and "dtype" not in args:
+    if float32 and "dtype" not in args:
         args["dtype"] = "float32"  # softmax/loss in float16 is numerically unsafe
-    key = f"model.layers[{index}]"
     return get_registry("layer").build({"type": spec.type, **args}, key=key,
                                        where=locate(key), locate=locate)
 
@@ -52,39 +67,194 @@ def connect(layer: Any, inputs: Any, key: str, locate: Locate) -> Any:
     try:
         return layer(inputs)
     except Exception as exc:  # Keras raises ValueError/TypeError with the shapes
-        shapes = [tuple(t.shape) for t in inputs] if isinstance(inputs, list) \
-            else tuple(inputs.shape)
         raise ConfigError(
-            f"{type(layer).__name__} cannot take input of shape {shapes}: "
+            f"{type(layer).__name__} cannot take input of shape {_shapes(inputs)}: "
             f"{_first_lines(exc)}", key=key, where=locate(key),
             hint="check this layer's arguments and the shapes of the layers feeding it") from None
 
 
-def build_model(exp: Experiment, locate: Locate) -> Any:
-    """Build the functional model described by ``model:`` (uncompiled)."""
-    import keras
+def build_graph(exp: Experiment, layers: list[LayerSpec], inputs: dict[str, Any],
+                outputs: list[str], prefix: str, locate: Locate, *,
+                float32_outputs: bool) -> list[Any]:
+    """Connect ``layers`` (``<prefix>.layers[i]``) from ``inputs``; return the output tensors.
 
-    inputs = make_inputs(exp)
+    A layer whose ``type`` names a sub-model becomes a new instance of that sub-model.
+    """
     tensors: dict[str, Any] = dict(inputs)
-    outputs = set(output_names(exp))
-    last_index = len(exp.model.layers) - 1
+    wanted = set(outputs)
     previous = next(iter(inputs.values()))
-    for i, spec in enumerate(exp.model.layers):
-        is_output = (spec.name in outputs) if exp.model.outputs else i == last_index
-        layer = build_layer(exp, i, locate, output=is_output)
+    for i, spec in enumerate(layers):
+        key = f"{prefix}.layers[{i}]"
+        is_output = (spec.name or f"layers[{i}]") in wanted
+        float32 = float32_outputs and is_output
+        if spec.type in exp.model.submodels:
+            layer = build_submodel(exp, spec, key, locate, float32=float32)
+        else:
+            layer = build_layer(spec, key, locate, float32=float32)
         if spec.inputs is None:
             feed = previous
         elif isinstance(spec.inputs, str):
             feed = tensors[spec.inputs]
         else:
             feed = [tensors[name] for name in spec.inputs]
-        previous = connect(layer, feed, f"model.layers[{i}]", locate)
+        previous = connect(layer, feed, key, locate)
         tensors[spec.name or f"layers[{i}]"] = previous
-    outs = [tensors[name] for name in output_names(exp)]
-    model_inputs = inputs[next(iter(inputs))] if len(inputs) == 1 else inputs
-    model = keras.Model(inputs=model_inputs, outputs=outs[0] if len(outs) == 1 else outs,
-                        name=exp.name or "model")
+    return [tensors[name] for name in outputs]
+
+
+def build_submodel(exp: Experiment, use: LayerSpec, key: str, locate: Locate, *,
+                   float32: bool) -> Any:
+    """A new ``keras.Model`` from ``model.submodels[use.type]`` (fresh weights each use)."""
+    import keras
+
+    extra = sorted(use.model_extra or {})
+    if extra:
+        raise ConfigError(f"a sub-model takes only name and inputs; received "
+                          f"{', '.join(extra)}", key=f"{key}.{extra[0]}",
+                          where=locate(f"{key}.{extra[0]}"))
+    sub = exp.model.submodels[use.type]
+    # unique input names per instance: two instances may sit in one outer model
+    suffix = f"_{use.name}" if use.name else ""
+    inputs = make_inputs(sub.inputs, suffix)
+    outs = build_graph(exp, sub.layers, inputs, graph_output_names(sub.layers, sub.outputs),
+                       f"model.submodels.{use.type}", locate, float32_outputs=float32)
+    return keras.Model(inputs=_single(list(inputs.values()), inputs), outputs=_single(outs),
+                       name=use.name or None)
+
+
+def _single(items: list, mapping: dict | None = None) -> Any:
+    """Keras takes one tensor for one input/output, a dict or list for several."""
+    if len(items) == 1:
+        return items[0]
+    return mapping if mapping is not None else items
+
+
+def build_model(exp: Experiment, locate: Locate) -> Any:
+    """Build the model described by ``model:`` (uncompiled), with ``model.freeze`` applied."""
+    import keras
+
+    cls = resolve_model_class(exp, locate) if exp.model.type else None
+    inputs = make_inputs(exp.model.inputs)
+    names = output_names(exp)
+    float32 = exp.runtime.precision != "float32"
+    if cls is not None and not exp.model.layers:  # subclassed: type(**args), called once
+        model = get_registry("model").build({"type": exp.model.type, **exp.model.args},
+                                            key="model.args", where=locate("model.type"),
+                                            locate=locate)
+        attach_io(model, exp, locate, inputs)
+    else:
+        outs = build_graph(exp, list(exp.model.layers), inputs, names, "model", locate,
+                           float32_outputs=float32)
+        kwargs = {"inputs": _single(list(inputs.values()), inputs), "outputs": _single(outs),
+                  "name": exp.name or "model"}
+        try:
+            model = (cls or keras.Model)(**kwargs, **exp.model.args)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{(cls or keras.Model).__name__} rejected the graph: "
+                              f"{type(exc).__name__}: {_first_lines(exc)}",
+                              key="model.type", where=locate("model.type")) from None
     freeze(model, exp.model.freeze, locate)
+    return model
+
+
+def resolve_model_class(exp: Experiment, locate: Locate) -> Any:
+    """The class named by ``model.type`` (registered ``model`` or ``module:Class``), checked.
+
+    Needs no TensorFlow beyond what the plug-in module imports (``validate`` uses it).
+
+    Raises:
+        ConfigError: unknown name, not a ``keras.Model`` subclass, or a Keras 2
+            ``train_step`` (see :func:`check_train_step`).
+    """
+    import inspect
+    import sys
+
+    where = locate("model.type")
+    cls = get_registry("model").get(exp.model.type, key="model.type", where=where)
+    keras = sys.modules.get("keras")  # a Model subclass's module has imported Keras
+    if not (inspect.isclass(cls) and keras is not None and issubclass(cls, keras.Model)):
+        raise ConfigError(f"{exp.model.type!r} is not a keras.Model subclass "
+                          f"({type(cls).__name__})", key="model.type", where=where)
+    check_train_step(cls, key="model.type", where=where)
+    return cls
+
+
+# tf.keras 2 attributes whose use in a train_step runs under Keras 3 but logs wrong values.
+_KERAS2_STEP_ATTRS = ("compiled_loss", "compiled_metrics")
+KERAS3_TRAIN_STEP = (
+    "loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, "
+    "training=True); self.optimizer.apply(grads, self.trainable_variables); then update "
+    "self.metrics (the 'loss' tracker with the loss, the others with y, y_pred) and return "
+    "self.get_metrics_result()")
+
+
+def check_train_step(cls: type, *, key: str, where: Location | None) -> None:
+    """Refuse a ``train_step``/``test_step`` that uses ``self.compiled_loss``/``compiled_metrics``.
+
+    Keras 3 runs such code with deprecation warnings only, but logs a wrong loss
+    (KERAS3_NOTES). The source is tokenised: comments and strings do not count.
+
+    Example:
+        >>> check_train_step(CustomModel, key="model.type", where=None)  # Keras 3 style: ok
+    """
+    import inspect
+    import io
+    import tokenize
+
+    for klass in cls.__mro__:
+        if klass.__module__.split(".")[0] in ("keras", "tensorflow", "tf_keras", "builtins"):
+            continue
+        for method in ("train_step", "test_step"):
+            func = klass.__dict__.get(method)
+            try:
+                lines, start = inspect.getsourcelines(func)
+            except (TypeError, OSError):
+                continue  # not defined here, or no source (compiled, interactive)
+            tokens = list(tokenize.generate_tokens(io.StringIO("".join(lines)).readline))
+            for prev, tok in zip(tokens, tokens[1:]):
+                if tok.string in _KERAS2_STEP_ATTRS and prev.string == ".":
+                    file = inspect.getsourcefile(func)
+                    raise ConfigError(
+                        f"{klass.__name__}.{method} uses self.{tok.string} "
+                        f"({file}:{start + tok.start[0] - 1}): that is tf.keras 2 code; "
+                        "Keras 3 runs it but logs a wrong loss and metrics",
+                        key=key, where=where, hint=f"write it the Keras 3 way: "
+                                                   f"{KERAS3_TRAIN_STEP}")
+
+
+def attach_io(model: Any, exp: Experiment, locate: Locate,
+              inputs: dict[str, Any] | None = None) -> Any:
+    """Give a subclassed model symbolic ``inputs``/``outputs``, as a functional model has.
+
+    A subclassed model has neither; trainctl reads them (data signature, checks,
+    predict), so the model is called once on ``model.inputs`` and the tensors are
+    kept. Call it on a subclassed model loaded from ``model.keras`` too. A model
+    that has them already is returned unchanged.
+
+    Example:
+        >>> model = attach_io(keras.saving.load_model(path), cfg.experiment, cfg.locate)
+    """
+    if getattr(model, "outputs", None) is not None and hasattr(model, "inputs"):
+        return model
+    inputs = inputs if inputs is not None else make_inputs(exp.model.inputs)
+    feed = _single(list(inputs.values()), inputs)
+    try:
+        out = model(feed)
+    except Exception as exc:  # the user's call(): say which inputs it was given
+        raise ConfigError(f"{type(model).__name__} cannot be called on model.inputs "
+                          f"{_shapes(feed)}: {type(exc).__name__}: {_first_lines(exc)}",
+                          key="model.type", where=locate("model.type")) from None
+    import keras
+
+    outs = keras.tree.flatten(out)
+    names = output_names(exp)
+    if len(outs) != len(names):
+        raise ConfigError(f"{type(model).__name__} returns {len(outs)} output(s) but "
+                          f"model.outputs names {len(names)}: {', '.join(names)}",
+                          key="model.outputs", where=locate("model"))
+    # object.__setattr__: plain attributes, not tracked as layer state (nor saved)
+    object.__setattr__(model, "inputs", list(inputs.values()))
+    object.__setattr__(model, "outputs", outs)
     return model
 
 
@@ -130,7 +300,7 @@ def _per_output(kind: str, value: Any, exp: Experiment, key: str, locate: Locate
                                      locate) for j, m in enumerate(items)])
         else:
             built.append(_component(kind, item, sub, locate))
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "type" not in value:
         return dict(zip(value.keys(), built))
     if isinstance(value, list) and len(outputs) > 1:
         return built

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from trainctl.config.schema import Experiment
+from trainctl.config.validate_fit import check_fit
 from trainctl.errors import ConfigError, Location, TrainctlError, describe, did_you_mean
 
 
@@ -23,44 +24,86 @@ def check_semantics(loaded) -> list[ConfigError]:
     exp: Experiment = loaded.experiment
     locate = loaded.locate
     errors: list[ConfigError] = []
-    if exp.imports:
-        from trainctl.plugins import import_plugins
+    from trainctl.plugins import add_search_path, import_plugins
 
+    add_search_path(loaded.config_dir)  # `module:Name` components import from here too
+    if exp.imports:
         import_plugins(list(exp.imports), config_dir=loaded.config_dir, locate=locate)
     errors += check_graph(exp, locate)
     errors += check_components(exp, locate, loaded.config_dir)
     errors += check_data(exp, locate)
     errors += check_runtime(exp, locate)
+    errors += check_fit(exp, locate)
     errors.sort(key=lambda e: (e.where.file, e.where.line, e.where.col) if e.where else ("", 0, 0))
     return errors
 
 
 def output_names(exp: Experiment) -> list[str]:
-    """Names of the model's outputs, in order (the last layer when not given)."""
-    outs = exp.model.outputs
-    if outs is None:
-        if not exp.model.layers:  # a subclassed model: one output unless model.outputs says
-            return ["output"]
-        last = exp.model.layers[-1]
-        return [last.name or f"layers[{len(exp.model.layers) - 1}]"]
-    return [outs] if isinstance(outs, str) else list(outs)
+    """Names of the model's outputs, in order (the last layer when not given).
+
+    A subclassed model (``model.type`` without layers) has one output, ``output``,
+    unless ``model.outputs`` names them.
+    """
+    if exp.model.outputs is None and not exp.model.layers:
+        return ["output"]
+    return graph_output_names(exp.model.layers, exp.model.outputs)
+
+
+def graph_output_names(layers: list, outputs: Any) -> list[str]:
+    """Output names of a layer graph: ``outputs`` as a list, else its last layer's name."""
+    if outputs is None:
+        last = layers[-1]
+        return [last.name or f"layers[{len(layers) - 1}]"]
+    return [outputs] if isinstance(outputs, str) else list(outputs)
 
 
 def check_graph(exp: Experiment, locate: Callable[[str], Location]) -> list[ConfigError]:
-    """Layer names are unique, every ``inputs`` names an input or an earlier layer."""
-    errors = []
+    """Layer names are unique, every ``inputs`` names an input or an earlier layer, outputs
+    name layers; the same for each of ``model.submodels``, which main-graph layers may use
+    as their ``type`` (sub-models themselves may not nest)."""
     if not exp.model.layers and exp.model.type is None:
         return [ConfigError("expected at least one layer (or model.type naming a "
                             "keras.Model subclass); received none", key="model.layers",
                             where=locate("model"))]
-    known = list(exp.model.inputs)
-    for i, layer in enumerate(exp.model.layers):
-        key = f"model.layers[{i}]"
+    errors = _submodel_name_errors(exp, locate)
+    for name, sub in exp.model.submodels.items():
+        prefix = f"model.submodels.{name}"
+        errors += _graph_errors(sub.inputs, sub.layers, sub.outputs, prefix, locate)
+        for i, layer in enumerate(sub.layers):
+            if layer.type in exp.model.submodels:
+                key = f"{prefix}.layers[{i}].type"
+                errors.append(ConfigError(
+                    f"sub-model {layer.type!r} used inside sub-model {name!r}: sub-models "
+                    "do not nest", key=key, where=locate(key),
+                    hint="use the sub-models one after another in model.layers"))
+    if exp.model.layers:
+        errors += _graph_errors(exp.model.inputs, exp.model.layers, exp.model.outputs,
+                                "model", locate)
+    return errors
+
+
+def _submodel_name_errors(exp: Experiment, locate) -> list[ConfigError]:
+    """A sub-model may not take a layer's name: ``{type: Dense}`` would be ambiguous."""
+    from trainctl.registry.catalog import names
+
+    layer_names = set(names("layer"))
+    return [ConfigError(f"sub-model name {name!r} is also a layer name; rename the sub-model",
+                        key=f"model.submodels.{name}", where=locate(f"model.submodels.{name}"))
+            for name in exp.model.submodels if name in layer_names]
+
+
+def _graph_errors(inputs: dict, layers: list, outputs: Any, prefix: str,
+                  locate: Callable[[str], Location]) -> list[ConfigError]:
+    """The checks of :func:`check_graph` for one graph whose keys start with ``prefix``."""
+    errors = []
+    known = list(inputs)
+    for i, layer in enumerate(layers):
+        key = f"{prefix}.layers[{i}]"
         refs = [layer.inputs] if isinstance(layer.inputs, str) else list(layer.inputs or [])
-        if not refs and i == 0 and len(exp.model.inputs) > 1:
+        if not refs and i == 0 and len(inputs) > 1:
             errors.append(ConfigError(
                 f"the first layer needs 'inputs:' because the model has several inputs "
-                f"({', '.join(exp.model.inputs)})", key=f"{key}.inputs", where=locate(key)))
+                f"({', '.join(inputs)})", key=f"{key}.inputs", where=locate(key)))
         for j, ref in enumerate(refs):
             if ref not in known:
                 sub = f"{key}.inputs" + (f"[{j}]" if isinstance(layer.inputs, list) else "")
@@ -75,13 +118,12 @@ def check_graph(exp: Experiment, locate: Callable[[str], Location]) -> list[Conf
                     key=f"{key}.name", where=locate(f"{key}.name"),
                     hint="give every layer a unique name"))
             known.append(layer.name)
-    outs = exp.model.outputs
-    if outs is not None:
-        names = [outs] if isinstance(outs, str) else outs
-        layer_names = [layer.name for layer in exp.model.layers if layer.name]
+    if outputs is not None:
+        names = [outputs] if isinstance(outputs, str) else outputs
+        layer_names = [layer.name for layer in layers if layer.name]
         for j, name in enumerate(names):
             if name not in layer_names:
-                sub = "model.outputs" + (f"[{j}]" if isinstance(outs, list) else "")
+                sub = f"{prefix}.outputs" + (f"[{j}]" if isinstance(outputs, list) else "")
                 errors.append(ConfigError(
                     f"unknown output layer {name!r}{did_you_mean(name, layer_names)}; "
                     f"outputs name layers: {', '.join(layer_names) or '(no named layers)'}",
@@ -96,7 +138,7 @@ def per_output(value: Any, outputs: list[str], key: str,
     Args:
         every: a mapping must name every output (Keras 3 requires it for losses).
     """
-    if isinstance(value, dict):
+    if isinstance(value, dict) and "type" not in value:  # {type: ...} is one component
         errors = []
         for name in value:
             if name not in outputs:
@@ -134,10 +176,20 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
     """Every layer, loss, metric, optimizer and callback names something real."""
     from trainctl.registry.catalog import check_component
 
-    errors: list[ConfigError] = []
-    for i, layer in enumerate(exp.model.layers):
-        spec = {"type": layer.type, **layer.args}
-        errors += check_component("layer", spec, key=f"model.layers[{i}]", locate=locate)
+    errors: list[ConfigError] = _model_type_errors(exp, locate)
+    graphs = [("model", exp.model.layers)] + [
+        (f"model.submodels.{name}", sub.layers) for name, sub in exp.model.submodels.items()]
+    for prefix, layers in graphs:
+        for i, layer in enumerate(layers):
+            key = f"{prefix}.layers[{i}]"
+            if layer.type in exp.model.submodels:
+                extra = sorted(layer.model_extra or {})
+                errors += [ConfigError(f"a sub-model takes only name and inputs; received "
+                                       f"{arg!r}", key=f"{key}.{arg}",
+                                       where=locate(f"{key}.{arg}")) for arg in extra]
+                continue
+            spec = {"type": layer.type, **layer.args}
+            errors += check_component("layer", spec, key=key, locate=locate)
     errors += check_component("optimizer", exp.compile.optimizer, key="compile.optimizer",
                               locate=locate)
     outputs = output_names(exp)
@@ -167,15 +219,31 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
             if isinstance(item, bool) or not isinstance(item, (int, float)):
                 errors.append(ConfigError(f"expected a number; received {describe(item)}",
                                           key=key, where=locate(key)))
-    if exp.fit.class_weight and len(outputs) > 1:
-        errors.append(ConfigError(
-            "class_weight works only for a model with one output (Keras 3); this model has "
-            f"{len(outputs)}: {', '.join(outputs)}", key="fit.class_weight",
-            where=locate("fit.class_weight"),
-            hint="weight samples per output with sample weights in the data instead"))
     for i, cb in enumerate(exp.fit.callbacks):
         errors += check_component("callback", cb, key=f"fit.callbacks[{i}]", locate=locate)
     return errors
+
+
+def _model_type_errors(exp: Experiment, locate) -> list[ConfigError]:
+    """``model.type`` names a keras.Model subclass with a Keras 3 train_step; ``model.args``
+    fit its constructor (checked here only for a subclassed model: with ``layers`` the
+    constructor also takes the graph)."""
+    from trainctl.build import resolve_model_class
+    from trainctl.registry.catalog import check_component
+
+    if exp.model.type is None:
+        if exp.model.args:
+            return [ConfigError("model.args needs model.type naming the model class",
+                                key="model.args", where=locate("model.args"))]
+        return []
+    try:
+        resolve_model_class(exp, locate)
+    except ConfigError as exc:
+        return [exc]
+    if exp.model.layers:
+        return []
+    return check_component("model", {"type": exp.model.type, **exp.model.args},
+                           key="model.args", locate=locate)
 
 
 def check_data(exp: Experiment, locate) -> list[ConfigError]:

@@ -35,6 +35,7 @@ class Prepared:
     validation: Any
     test: Any
     plugins: list
+    distribution: dict
 
 
 def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepared:
@@ -74,7 +75,9 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepare
     return Prepared(model=model, plan=plan, splits=splits, train=train,
                     validation=dataset(splits.validation, plan.batch_size, False),
                     test=dataset(splits.test, plan.test_batch_size, False),
-                    plugins=plugins)
+                    plugins=plugins,
+                    distribution={"strategy": type(strategy).__name__,
+                                  "replicas": strategy.num_replicas_in_sync})
 
 
 def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
@@ -114,6 +117,7 @@ def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | 
         "seed": cfg.experiment.seed, "smoke": prep.plan.smoke, "start": started, "end": None,
         "versions": versions(), "git": git_state(cfg.config_dir),
         "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
+        "distribution": prep.distribution,
         "attempts": [{"command": "fit", "start": started}],
     })
     lines: list[str] = []

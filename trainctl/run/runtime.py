@@ -109,14 +109,33 @@ def _split_cpu(count: int) -> None:
     except RuntimeError:
         from trainctl.errors import UsageError
 
-        raise UsageError("runtime.distribution.logical_cpus: TensorFlow was already "
-                         "initialised in this process with another device layout; run "
-                         "this config in its own process") from None
+        have = len(tf.config.list_logical_devices("CPU"))
+        raise UsageError(f"runtime.distribution.logical_cpus: {count} logical CPUs asked, but "
+                         f"TensorFlow was already initialised in this process with {have}; "
+                         "logical devices can only be set before TensorFlow's first "
+                         "operation: run this config in its own process (e.g. `python -m "
+                         "trainctl fit ...`), not after other runs in the same one") from None
+
+
+def describe_strategy(strategy: Any) -> str:
+    """``strategy: MirroredStrategy, 2 replicas (/cpu:0, /cpu:1)``: the line ``fit`` prints."""
+    devices = getattr(getattr(strategy, "extended", None), "worker_devices", ())
+    where = f" ({', '.join(d.split('/device:')[-1].lower() for d in devices)})" \
+        if devices else ""
+    count = strategy.num_replicas_in_sync
+    return (f"strategy: {type(strategy).__name__}, {count} "
+            f"replica{'s' if count != 1 else ''}{where}")
 
 
 def configure(runtime: RuntimeConfig, *, seed: int | None) -> Any:
-    """Apply seed, determinism and precision; return the strategy to build under."""
+    """Apply seed, determinism and precision; return the strategy to build under.
+
+    A strategy other than the default is announced on stdout (its class and
+    replica count), so a log shows that the run really was distributed.
+    """
     strategy = make_strategy(runtime)  # first: logical devices must precede any op
     set_seed(seed, runtime.deterministic)
     set_precision(runtime.precision)
+    if runtime.distribution.strategy != "default":
+        print(describe_strategy(strategy), flush=True)
     return strategy
