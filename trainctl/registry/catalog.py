@@ -5,9 +5,11 @@
 so ``trainctl validate`` can check component names, argument names and argument
 types (SPEC §6: ``units: "sixty-four"`` fails) in milliseconds. The file holds
 ``{"keras": version, "kinds": {kind: {name: record}}}``; a record is
-``{"args": {arg: type}, "required": [...], "open": true, "function": true}`` (keys
-omitted when empty/false), ``{"alias_of": name}`` or ``{"string_only": true}``.
-Types are described in :mod:`trainctl.registry.argtypes`.
+``{"args": {arg: type}, "required": [...], "open": true, "function": true,
+"trainctl": true}`` (keys omitted when empty/false; ``trainctl`` marks trainctl's own
+layers, :mod:`trainctl.layers`), ``{"alias_of": name}`` or ``{"string_only": true}``.
+Types are described in :mod:`trainctl.registry.argtypes`; a class may state types
+its signature cannot tell in a ``trainctl_arg_types`` mapping (``{"fn": "enum:std,sum"}``).
 
 Example:
     >>> [str(e) for e in check_component("layer", {"type": "Dense", "units": "sixty-four"},
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trainctl.errors import ConfigError, Location, did_you_mean
+from trainctl.plugins import keras3_problem
 from trainctl.registry import argtypes
 from trainctl.registry.registry import KERAS_KINDS, KINDS, REGISTRIES, get_registry
 from trainctl.registry.specs import import_attr, split_spec, unknown_arg_message
@@ -79,8 +82,10 @@ def _live_record(obj: Any) -> dict:
     info = accepted_params(obj)
     is_class = inspect.isclass(obj)
     docs = _docs(obj)
-    args = {n: argtypes.arg_type(n, d, docs.get(n)) for n, d in info.params.items()
-            if is_class or d is not argtypes.REQUIRED}
+    stated = getattr(obj, "trainctl_arg_types", None) if is_class else None
+    stated = stated if isinstance(stated, dict) else {}
+    args = {n: stated.get(n) or argtypes.arg_type(n, d, docs.get(n))
+            for n, d in info.params.items() if is_class or d is not argtypes.REQUIRED}
     rec: dict[str, Any] = {"args": args}
     if is_class and info.required:
         rec["required"] = list(info.required)
@@ -131,14 +136,20 @@ def check_component(kind: str, spec: Any, *, key: str,
         name, kwargs = split_spec(spec, key=key)
     except ConfigError as exc:
         return [err(exc.message, exc.key or key)]
+    plugin = None
     if ":" in name:  # the config names the module, so importing it is allowed
         try:
-            rec: dict | None = _live_record(import_attr(
-                name, key=key, where=locate(key) if locate else None))
+            plugin = import_attr(name, key=key, where=locate(key) if locate else None)
         except ConfigError as exc:
             return [exc]
+        rec: dict | None = _live_record(plugin)
     else:
         rec = record(kind, name)
+        if name in _plugin_names(kind):
+            plugin = REGISTRIES[kind].get(name)
+    problem = keras3_problem(kind, plugin) if plugin is not None else None
+    if problem:  # e.g. add_metric: it would fail mid-build with Keras's NotImplementedError
+        return [err(problem, key)]
     if rec is None:
         type_key = f"{key}.type" if isinstance(spec, dict) else key
         return [err(f"unknown {kind} {name!r}{did_you_mean(name, names(kind))}", type_key,
@@ -226,7 +237,8 @@ def format_components(kind: str | None = None) -> str:
         table = _kind_table(k)
         lines = []
         for n in all_names:
-            note = " (plug-in)" if n in plugins else ""
+            note = " (plug-in)" if n in plugins else \
+                " (trainctl)" if table.get(n, {}).get("trainctl") else ""
             if n not in plugins and "alias_of" in table.get(n, {}):
                 note = f" -> {table[n]['alias_of']}"
             lines.append(f"  {n}{note}")
@@ -251,6 +263,8 @@ def generate() -> dict[str, Any]:
                 table[entry.name] = {"alias_of": entry.alias_of}
             else:
                 table[entry.name] = _live_record(entry.obj)
+                if getattr(entry.obj, "__module__", "").startswith("trainctl."):
+                    table[entry.name]["trainctl"] = True
         kinds[kind] = dict(sorted(table.items()))
     return {"keras": keras.__version__, "kinds": kinds}
 

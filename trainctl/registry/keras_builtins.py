@@ -1,11 +1,13 @@
-"""Keras built-ins by name: fills the registries from Keras's public namespaces.
+"""Built-ins by name: fills the registries from Keras's public namespaces and trainctl's layers.
 
 Imports Keras (and so TensorFlow) only when :func:`collect` or :func:`populate`
 is called; :class:`~trainctl.registry.registry.Registry` calls it lazily.
 
 Names are the ones Keras itself accepts: the public classes and functions of
 ``keras.layers``, ``keras.losses``, ... plus the string aliases each namespace's
-``get()`` resolves (``"rmsprop"``, ``"mse"``, ``"glorot_uniform"``).
+``get()`` resolves (``"rmsprop"``, ``"mse"``, ``"glorot_uniform"``). The layer
+kind also holds trainctl's own layers (:mod:`trainctl.layers`: ``LogMetric``,
+``AddLoss``), built-ins of trainctl that the catalog describes like Keras's.
 
 Example:
     >>> from trainctl.registry.keras_builtins import collect
@@ -102,6 +104,11 @@ def collect(kind: str) -> list[Entry]:
     if kind not in KERAS_KINDS:
         return []
     found = _candidates(kind)
+    if kind == "layer":
+        from trainctl.layers import LAYERS
+
+        for name, obj in LAYERS.items():
+            found.setdefault(name, obj)  # a future Keras layer of that name wins
     if kind == "metric":
         for name in STRING_ONLY_METRICS:
             found.pop(name, None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from trainctl.errors import ConfigError, Location, did_you_mean
+from trainctl.plugins import adapt_keras3, keras3_problem
 from trainctl.registry.signature import DROPPED_ARGS, accepted_params
 from trainctl.registry.specs import (import_attr, nested_kind, source_of, split_spec,
                                      unknown_arg_message)
@@ -146,9 +147,10 @@ class Registry:
 
     def entry(self, name: str, *, key: str | None = None,
               where: Location | None = None) -> Entry:
-        """The :class:`Entry` for ``name``; ``module.path:Attr`` names are imported."""
+        """The :class:`Entry` for ``name``; ``module.path:Attr`` names are imported; a plug-in
+        is adapted to Keras 3 on the way out (:func:`trainctl.plugins.adapt_keras3`)."""
         if ":" in name:
-            return Entry(name, import_attr(name, key=key, where=where))
+            return Entry(name, adapt_keras3(self.kind, import_attr(name, key=key, where=where)))
         # Always load Keras first, so a plug-in shadowing a built-in is reported
         # the same way whatever is looked up first.
         self._ensure_populated()
@@ -159,6 +161,8 @@ class Registry:
                 key=key, where=where,
                 hint=f"`trainctl components {self.kind}` lists the names; "
                      "a plug-in's class can be given as module.path:ClassName")
+        if not found.builtin:
+            adapt_keras3(self.kind, found.obj)
         return found
 
     def get(self, name: str, *, key: str | None = None,
@@ -175,7 +179,8 @@ class Registry:
         return self.entry(name, key=key, where=where).obj
 
     def is_builtin(self, name: str) -> bool:
-        """True when ``name`` is a Keras built-in (Keras then resolves the string itself)."""
+        """True when ``name`` is a built-in (for losses and metrics: Keras resolves the string
+        itself; the layer kind also holds trainctl's own layers)."""
         self._ensure_populated()
         entry = self._entries.get(name)
         return entry is not None and entry.builtin
@@ -215,6 +220,9 @@ class Registry:
         name, kwargs = split_spec(spec, key=key, where=at(key))
         entry = self.entry(name, key=_type_key(spec, key), where=at(_type_key(spec, key)))
         obj = entry.obj
+        problem = None if entry.builtin else keras3_problem(self.kind, obj)
+        if problem:  # fail here, not with Keras's NotImplementedError mid-build
+            raise ConfigError(problem, key=key, where=at(key))
         if entry.string_only:
             if kwargs:
                 raise ConfigError(
