@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -155,10 +156,13 @@ def test_diverging_run_fails_with_exit_1(tmp_path, write_config):
                        .replace("metrics: [sparse_categorical_accuracy]", "metrics: []"))
     result = CliRunner().invoke(cli, ["fit", str(cfg), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 1, result.output
-    assert "NaN or infinite at epoch 0" in result.output
+    assert re.search(r"NaN or infinite at epoch 1, step \d+;", result.output), result.output
     run = next((tmp_path / "runs").iterdir())
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "failed" and "epoch 0" in info["exit_reason"]
+    assert info["status"] == "failed" and "at epoch 1, step" in info["exit_reason"]
+    # the last good state (before the first step) is kept, not overwritten by NaNs
+    state = json.loads((run / "checkpoints" / "resume" / "state.json").read_text())
+    assert state["epochs_done"] == 0
 
 
 def test_mnist_config_smoke(tmp_path, mnist_dir, monkeypatch):

@@ -65,6 +65,38 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change the run's config: only raising fit.epochs needs no --force.")
+@click.option("--force", is_flag=True,
+              help="Resume even though the config or a plug-in module changed.")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def resume(run_dir: Path, overrides: tuple[str, ...], force: bool, verbose: bool) -> None:
+    """Continue an interrupted or crashed run in its own folder, at its last finished epoch."""
+    from trainctl.run.resume import resume as run_resume
+
+    run = run_resume(run_dir, overrides=overrides, force=force, verbose=verbose)
+    click.echo(str(run.path))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the new run goes (default: beside RUN_DIR).")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def reproduce(run_dir: Path, runs_dir: Path | None, verbose: bool) -> None:
+    """Re-run a run from its saved config and seed, and compare the results.
+
+    Exit 0 when they match (exactly for runtime.deterministic runs, else within
+    the printed tolerance), 1 with a table of the differences when they do not.
+    """
+    from trainctl.run.reproduce import reproduce as run_reproduce
+
+    if not run_reproduce(run_dir, runs_dir=runs_dir, verbose=verbose):
+        sys.exit(int(ExitCode.FAILED))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
 def evaluate(run_dir: Path, verbose: bool) -> None:
     """Evaluate a run's model on the test split; writes metrics.json."""

@@ -35,13 +35,19 @@ class HistoryWriter(keras.callbacks.Callback):
 
     Args:
         run: the run directory.
+        resume: carry on the run's files (already cut to the finished epochs by
+            :func:`trainctl.run.resume.cut_history`) instead of starting them.
     """
 
-    def __init__(self, run: RunDir):
+    def __init__(self, run: RunDir, resume: bool = False):
         super().__init__()
         self.run = run
         self.history: dict[str, list[float]] = {}
         self.columns: list[str] | None = None
+        if resume and run.file("history.json").is_file():
+            self.history = run.read_json("history.json")
+            with open(run.file("history.csv"), encoding="utf-8") as fh:
+                self.columns = fh.readline().strip().split(",")[1:] or None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: float(v) for k, v in (logs or {}).items()}
@@ -117,6 +123,64 @@ class Checkpointer(keras.callbacks.Callback):
         tmp = target.with_name(f".{name}.tmp.keras")
         self.model.save(tmp)
         tmp.replace(target)
+
+
+class SignalStop(keras.callbacks.Callback):
+    """Stop at the next step boundary once SIGINT or SIGTERM has arrived.
+
+    The signal handler only calls :meth:`request` (nothing else is safe in the
+    middle of a TensorFlow step); the next batch's end raises
+    :class:`~trainctl.errors.Interrupted`, abandoning the epoch. The resumable
+    state of the last finished epoch is on disk, and ``trainctl resume`` runs the
+    abandoned epoch again.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.signal_name: str | None = None
+
+    def request(self, signal_name: str) -> None:
+        """Called from the signal handler."""
+        self.signal_name = signal_name
+
+    def _check(self, *args: Any, **kwargs: Any) -> None:
+        if self.signal_name is not None:
+            from trainctl.errors import ExitCode, Interrupted
+
+            code = ExitCode.TERMINATED if self.signal_name == "SIGTERM" else ExitCode.INTERRUPTED
+            raise Interrupted(f"{'terminated' if code == ExitCode.TERMINATED else 'interrupted'} "
+                              f"by {self.signal_name}", code)
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+
+
+class ResumableState(keras.callbacks.Callback):
+    """``checkpoints/resume/`` when training starts and at every epoch's end.
+
+    Args:
+        run: the run directory.
+        callbacks: the run's callbacks whose state is saved (by position).
+        guard: the DivergenceGuard: a diverged epoch's state is never saved.
+        resume: restore the saved state when training begins instead of saving one.
+    """
+
+    def __init__(self, run: RunDir, callbacks: list, guard: "DivergenceGuard", resume: bool):
+        super().__init__()
+        self.run, self.callbacks, self.guard, self.resume = run, callbacks, guard, resume
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        from trainctl.run.state import load_state, save_state
+
+        if self.resume:
+            load_state(self.run.path, self.model, self.callbacks)
+        else:  # an interrupted first epoch can be resumed too
+            save_state(self.run.path, self.model, self.callbacks, epochs_done=0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from trainctl.run.state import save_state
+
+        if self.guard.diverged_at is None:
+            save_state(self.run.path, self.model, self.callbacks, epochs_done=epoch + 1)
 
 
 def monitor_mode(monitor: str) -> str:

@@ -10,18 +10,22 @@ Example:
 
 from __future__ import annotations
 
+import secrets
 import signal
+import sys
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from trainctl.artifacts import RunDir, command_line, git_state, now, versions
+from trainctl.artifacts import RunDir, now
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
+from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
 from trainctl.run.runtime import configure, import_tensorflow
+from trainctl.run.start import start_run
 
 
 @dataclass
@@ -36,24 +40,39 @@ class Prepared:
     test: Any
     plugins: list
     distribution: dict
+    seed: int
+    steps_per_epoch: int
+    initial_epoch: int = 0
 
 
-def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepared:
-    """Build and compile the model and load and check the data: everything before training."""
+def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Plan | None = None,
+            initial_epoch: int = 0, verbose: bool = False) -> Prepared:
+    """Build and compile the model and load and check the data: everything before training.
+
+    Args:
+        cfg: the config.
+        smoke: smoke sizes (:func:`trainctl.run.plan.make_plan`).
+        seed: the run's seed (default: the config's, else a drawn one): weights,
+            dropout and the data order all follow from it.
+        plan: the sizes, when resuming (the run's own); default: from the config.
+        initial_epoch: the first epoch to run; the training stream starts there.
+    """
     from trainctl.build import build_model, compile_model
-    from trainctl.data import check_against_model, load_splits, make_dataset, weigh_splits
+    from trainctl.data import (batches_per_pass, check_against_model, load_splits, make_dataset,
+                               make_stream, weigh_splits)
     from trainctl.plugins import import_plugins
 
     exp = cfg.experiment
+    seed = draw_seed(exp.seed) if seed is None else seed
     import_tensorflow(verbose)
     plugins = import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
-    strategy = configure(exp.runtime, seed=exp.seed)
+    strategy = configure(exp.runtime, seed=seed)
     with strategy.scope():
         model = build_model(exp, cfg.locate)
         compile_model(model, exp, cfg.locate)
-    plan = make_plan(cfg, smoke=smoke)
+    plan = plan or make_plan(cfg, smoke=smoke)
     sig = signature(model, cfg)
-    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=exp.seed,
+    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=seed,
                          locate=cfg.locate)
     check_against_model(splits, sig, locate=cfg.locate)
     # Class weights become sample weights here, for both loops: Keras 3 rejects
@@ -62,22 +81,25 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, verbose: bool = False) -> Prepare
                           class_weight=exp.fit.class_weight, locate=cfg.locate)
     cap = 2 if smoke else None
 
-    def dataset(split, batch_size, shuffle):
+    def dataset(split, batch_size):
         if split is None:
             return None
-        return make_dataset(split, batch_size=batch_size, shuffle=shuffle, seed=exp.seed,
-                            take_batches=cap, outputs=list(sig.outputs))
+        return make_dataset(split, batch_size=batch_size, shuffle=False, take_batches=cap,
+                            outputs=list(sig.outputs))
 
     check_one_batch(model, splits.train, plan.batch_size, list(sig.outputs), cfg)
-    train = dataset(splits.train, plan.batch_size, exp.data.shuffle)
-    if plan.steps_per_epoch and not smoke:
-        train = train.repeat()  # exactly steps_per_epoch steps in every epoch
+    # One endless stream read steps_per_epoch at a time: the data order is a function
+    # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
+    steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
+    train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
+                        seed=seed, skip_batches=initial_epoch * steps, outputs=list(sig.outputs))
     return Prepared(model=model, plan=plan, splits=splits, train=train,
-                    validation=dataset(splits.validation, plan.batch_size, False),
-                    test=dataset(splits.test, plan.test_batch_size, False),
+                    validation=dataset(splits.validation, plan.batch_size),
+                    test=dataset(splits.test, plan.test_batch_size),
                     plugins=plugins,
                     distribution={"strategy": type(strategy).__name__,
-                                  "replicas": strategy.num_replicas_in_sync})
+                                  "replicas": strategy.num_replicas_in_sync},
+                    seed=seed, steps_per_epoch=steps, initial_epoch=initial_epoch)
 
 
 def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
@@ -104,180 +126,106 @@ def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
                                "(sparse labels vs one-hot, output shapes)") from None
 
 
-def start_run(cfg: LoadedConfig, prep: Prepared, *, runs_dir: Path, name: str | None) -> RunDir:
-    """Create the run folder and write config.yaml, run.json and summary.txt."""
-    from trainctl.plugins import module_hashes
-
-    run = RunDir.create(runs_dir, name or cfg.run_name)
-    run.write_config(cfg.raw)
-    started = now()
-    run.write_json("run.json", {
-        "status": "running", "exit_reason": None, "command": command_line(),
-        "config_path": str(cfg.path.resolve()), "overrides": list(cfg.overrides),
-        "seed": cfg.experiment.seed, "smoke": prep.plan.smoke, "start": started, "end": None,
-        "versions": versions(), "git": git_state(cfg.config_dir),
-        "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
-        "distribution": prep.distribution,
-        "attempts": [{"command": "fit", "start": started}],
-    })
-    lines: list[str] = []
-    prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
-    run.write_text("summary.txt", "\n".join(lines) + "\n")
-    note = plot_model(prep.model, run)
-    if note:
-        run.update_run(notes=[note])
-        print(f"note: {note}", flush=True)
-    return run
-
-
-def plot_model(model: Any, run: RunDir) -> str | None:
-    """``model.png`` via keras.utils.plot_model; a note saying how to get it when it can't."""
-    import shutil
-
-    import keras
-
-    if shutil.which("dot") is None:
-        return ("model.png skipped: plot_model needs Graphviz's 'dot' program "
-                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)")
-    try:
-        keras.utils.plot_model(model, to_file=str(run.file("model.png")), show_shapes=True,
-                               show_layer_names=True)
-    except ImportError as exc:  # pydot missing
-        return f"model.png skipped: {exc}"
-    return None
-
-
-def trainctl_callbacks(cfg: LoadedConfig, run: RunDir, prep: Prepared) -> tuple[list, Any]:
-    """The user's ``fit.callbacks``, then history files, checkpoints, divergence guard,
-    TensorBoard (``runtime.tensorboard``) and the epoch printer."""
-    from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
-                                        HistoryWriter, monitor_mode)
-
-    exp = cfg.experiment
-    monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
-    guard = DivergenceGuard()
-    callbacks = user_callbacks(cfg, run)
-    callbacks += [HistoryWriter(run), guard, Checkpointer(run, monitor, monitor_mode(monitor))]
-    if exp.runtime.tensorboard:
-        callbacks.append(tensorboard_callback(cfg, run))
-    callbacks.append(EpochPrinter(prep.plan.epochs))
-    return callbacks, guard
-
-
-# Constructor arguments that name an output file: a relative one lands in the run folder.
-PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
-
-
-def user_callbacks(cfg: LoadedConfig, run: RunDir) -> list:
-    """``fit.callbacks`` built from the registry, their output files inside the run folder."""
-    from trainctl.registry import get_registry
-
-    built = []
-    for i, spec in enumerate(cfg.experiment.fit.callbacks):
-        key = f"fit.callbacks[{i}]"
-        if isinstance(spec, dict):
-            spec = {k: (in_run(run, v, key=f"{key}.{k}", where=cfg.locate(f"{key}.{k}"))
-                        if k in PATH_ARGS and isinstance(v, str) else v)
-                    for k, v in spec.items()}
-        built.append(get_registry("callback").build(spec, key=key, where=cfg.locate(key),
-                                                     locate=cfg.locate))
-    return built
-
-
-def in_run(run: RunDir, value: str, *, key: str, where: Any) -> str:
-    """A relative output path resolved inside the run folder (its parents created).
-
-    A relative path may not climb out of the run folder: ``../../x`` is a ConfigError.
-    """
-    path = Path(value)
-    if path.is_absolute():
-        return value
-    target = (run.path / path).resolve()
-    if not target.is_relative_to(run.path.resolve()):
-        raise ConfigError(f"relative output path {value!r} leaves the run folder",
-                          key=key, where=where,
-                          hint="give a path inside the run folder, or an absolute path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return str(target)
-
-
-def tensorboard_callback(cfg: LoadedConfig, run: RunDir) -> Any:
-    """Keras's TensorBoard callback writing under ``<run>/tensorboard``."""
-    from trainctl.registry import get_registry
-
-    options = cfg.experiment.runtime.tensorboard
-    args = dict(options) if isinstance(options, dict) else {}
-    args["log_dir"] = in_run(run, args.get("log_dir", "tensorboard"), key="runtime.tensorboard",
-                             where=cfg.locate("runtime.tensorboard.log_dir"))
-    return get_registry("callback").build({"type": "TensorBoard", **args},
-                                          key="runtime.tensorboard",
-                                          where=cfg.locate("runtime.tensorboard"))
-
-
 @contextmanager
-def sigterm_as_exception() -> Iterator[None]:
-    """Turn SIGTERM into an exception so the run can record itself before exiting."""
-    def handler(signum, frame):
-        raise Interrupted("terminated by SIGTERM", ExitCode.TERMINATED)
+def stop_on_signals(stop: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM ask ``stop`` to end training at the next step boundary.
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    A second SIGINT while the step finishes raises KeyboardInterrupt at once
+    (for a user who does not want to wait); the run is still recorded.
+    """
+    def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.request(name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
-def train(cfg: LoadedConfig, prep: Prepared, run: RunDir) -> None:
-    """``model.fit`` with trainctl's callbacks; record how it ended."""
+def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, resume: bool = False) -> None:
+    """``model.fit`` (or the custom loop) with trainctl's callbacks; record how it ended.
+
+    Args:
+        cfg: the config.
+        prep: model and data; ``prep.initial_epoch`` is where training starts.
+        run: the run folder.
+        resume: restore the run's saved state first (``trainctl resume``).
+    """
+    from trainctl.run.assemble import run_callbacks
+    from trainctl.run.callbacks import SignalStop
+
+    stop = SignalStop()
     try:
-        callbacks, guard = trainctl_callbacks(cfg, run, prep)
+        callbacks, guard = run_callbacks(cfg, run, prep, stop=stop, resume=resume)
     except ConfigError as exc:  # e.g. a callback's constructor refused its arguments
         finish(run, "failed", str(exc))
         raise
     plan = prep.plan
+    checkpoints = run.file("checkpoints")
     try:
-        with sigterm_as_exception():
+        with stop_on_signals(stop):
             fit_fn = prep.model.fit
             if cfg.experiment.fit.loop == "custom":
                 from trainctl.run.loop import CustomLoop
 
                 fit_fn = CustomLoop(prep.model, log_every=cfg.experiment.fit.log_every).fit
-            history = fit_fn(prep.train, epochs=plan.epochs,
-                             steps_per_epoch=None if plan.smoke else plan.steps_per_epoch,
+            history = fit_fn(prep.train, epochs=plan.epochs, initial_epoch=prep.initial_epoch,
+                             steps_per_epoch=prep.steps_per_epoch,
                              validation_data=prep.validation,
                              validation_steps=None if plan.smoke else plan.validation_steps,
                              validation_freq=cfg.experiment.fit.validation_freq,
                              callbacks=callbacks,  # class weights are in the data
-                             shuffle=False, verbose=0)  # the tf.data pipeline shuffles
-    except KeyboardInterrupt:
-        finish(run, "interrupted", "interrupted by SIGINT")
-        raise Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED) from None
-    except Interrupted as exc:
+                             shuffle=False, verbose=0)  # the data stream is ordered already
+    except (KeyboardInterrupt, Interrupted) as exc:
+        exc = exc if isinstance(exc, Interrupted) else \
+            Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
         finish(run, "interrupted", str(exc))
-        raise
+        raise Interrupted(f"{exc}; the run stopped cleanly: continue it with "
+                          f"`trainctl resume {run.path}`", exc.exit_code) from None
     except Exception as exc:
-        (run.file("error.txt")).write_text(traceback.format_exc(), encoding="utf-8")
+        write_quietly(run.file("error.txt"), traceback.format_exc())
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
         raise RunFailed(f"training failed: {type(exc).__name__}: {exc}\n"
                         f"  traceback: {run.file('error.txt')}") from None
     if guard.diverged_at is not None:
         epoch, step = guard.diverged_at
-        reason = f"loss became NaN or infinite at epoch {epoch}, step {step}"
+        reason = f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}"
         finish(run, "failed", reason)
-        raise RunFailed(f"{reason}; the last good checkpoint is in {run.file('checkpoints')}")
-    done = len(history.epoch) if history is not None else plan.epochs
+        raise RunFailed(f"{reason}; the last good checkpoint is in {checkpoints}")
+    done = prep.initial_epoch + (len(history.epoch) if history is not None else 0)
     if done < plan.epochs:  # a callback (EarlyStopping, ...) set stop_training
         print(f"stopped early after epoch {done} of {plan.epochs}", flush=True)
         run.update_run(stopped_early_after_epoch=done)
 
 
+def write_quietly(path: Path, text: str) -> None:
+    """Best effort (the disk may be full): the run's status matters more than this file."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError:
+        pass
+
+
 def finish(run: RunDir, status: str, reason: str | None) -> None:
-    """Set the final status in run.json."""
-    info = run.read_json("run.json")
-    end = now()
-    if info.get("attempts"):
-        info["attempts"][-1].update(end=end, status=status)
-    run.update_run(status=status, exit_reason=reason, end=end, attempts=info["attempts"])
+    """Set the final status in run.json (and of the current attempt).
+
+    A failure to write it (a full disk) is reported on stderr, not raised: the
+    error that ended the run is the one to report.
+    """
+    try:
+        info = run.read_json("run.json")
+        end = now()
+        attempts = info.get("attempts") or [{}]
+        attempts[-1].update(end=end, status=status)
+        run.update_run(status=status, exit_reason=reason, end=end, attempts=attempts)
+    except Exception as exc:  # noqa: BLE001 - anything here would hide the real error
+        print(f"warning: could not record status {status!r} in {run.file('run.json')}: {exc}",
+              file=sys.stderr, flush=True)
 
 
 def evaluate_test(prep: Prepared) -> dict[str, float] | None:
@@ -289,28 +237,53 @@ def evaluate_test(prep: Prepared) -> dict[str, float] | None:
     return {k: float(v) for k, v in result.items()}
 
 
-def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bool = False,
-        verbose: bool = False) -> RunDir:
-    """Train ``cfg`` and write a complete run folder; return it."""
-    from trainctl.run.console import format_metrics
+def draw_seed(seed: int | None) -> int:
+    """The config's seed, or a fresh one recorded in run.json (so any run can be
+    resumed in the same data order and reproduced)."""
+    return seed if seed is not None else secrets.randbelow(2**31)
 
+
+def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bool = False,
+        verbose: bool = False, seed: int | None = None, plan: Plan | None = None) -> RunDir:
+    """Train ``cfg`` and write a complete run folder; return it.
+
+    Args:
+        cfg: the config.
+        runs_dir: where the run folder goes.
+        name: the run's name (default: the config's).
+        smoke: smoke sizes.
+        verbose: TensorFlow's start-up messages.
+        seed: the seed (default: the config's, else a drawn one); ``reproduce`` passes
+            the original run's.
+        plan: the sizes (default: from the config); ``reproduce`` passes the original's.
+    """
     import_tensorflow(verbose)  # first: anything below may import Keras
-    prep = prepare(cfg, smoke=smoke, verbose=verbose)
+    seed = seed if seed is not None else draw_seed(cfg.experiment.seed)
+    prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
     run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
     print(f"run: {run.path}", flush=True)
-    train(cfg, prep, run)
+    with hold(run.path):
+        train(cfg, prep, run)
+        complete(prep, run)
+    return run
+
+
+def complete(prep: Prepared, run: RunDir) -> None:
+    """After training: model.keras, the test metrics, status completed."""
+    from trainctl.run.console import format_metrics
+
     try:
         save_model(prep.model, run)
         metrics = evaluate_test(prep)
+        if metrics is not None:
+            run.write_json("metrics.json", metrics)
     except Exception as exc:  # e.g. a full disk: the run must not stay "running"
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
         raise RunFailed(f"saving or evaluating the trained model failed: "
                         f"{type(exc).__name__}: {exc}") from None
     if metrics is not None:
-        run.write_json("metrics.json", metrics)
         print(f"test - {format_metrics(metrics)}", flush=True)
     finish(run, "completed", None)
-    return run
 
 
 def save_model(model: Any, run: RunDir) -> None:

@@ -85,9 +85,9 @@ class CustomLoop:
         callbacks = keras.callbacks.CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose,
             epochs=epochs, steps=train.num_batches, model=model)
-        self.step = int(model.optimizer.iterations.numpy())
         model.stop_training = False
-        callbacks.on_train_begin()
+        callbacks.on_train_begin()  # a resumed run's state is restored here
+        self.step = int(model.optimizer.iterations.numpy())
         training_logs = None
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()

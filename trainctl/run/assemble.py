@@ -1,0 +1,99 @@
+"""The callbacks of a run: the user's ``fit.callbacks`` (output files kept inside the
+run folder), then trainctl's own (history, checkpoints, divergence, signals,
+TensorBoard, resumable state, epoch lines), in the order their hooks must run.
+
+Example:
+    >>> callbacks = run_callbacks(cfg, run, prep, resume=False)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainctl.artifacts import RunDir
+from trainctl.config import LoadedConfig
+from trainctl.errors import ConfigError
+
+
+def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
+                  resume: bool) -> tuple[list, Any]:
+    """All callbacks of a run, in hook order; and the divergence guard.
+
+    The user's ``fit.callbacks`` come first, then history files, the divergence
+    guard, checkpoints, the signal check, TensorBoard (``runtime.tensorboard``), the
+    resumable state and the epoch printer. The state saver comes after every
+    callback whose state it saves, so each epoch's state includes their updates,
+    and it restores a resumed run after their ``on_train_begin`` reset them.
+
+    Args:
+        cfg: the run's config.
+        run: the run folder.
+        prep: the prepared model and data (:class:`trainctl.run.fit.Prepared`).
+        stop: the :class:`~trainctl.run.callbacks.SignalStop` to check each step.
+        resume: restore ``checkpoints/resume/`` when training begins.
+    """
+    from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
+                                        HistoryWriter, ResumableState, monitor_mode)
+
+    exp = cfg.experiment
+    monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
+    guard = DivergenceGuard()
+    callbacks = user_callbacks(cfg, run)
+    callbacks += [HistoryWriter(run, resume=resume), guard,
+                  Checkpointer(run, monitor, monitor_mode(monitor)), stop]
+    if exp.runtime.tensorboard:
+        callbacks.append(tensorboard_callback(cfg, run))
+    callbacks.append(ResumableState(run, list(callbacks), guard, resume=resume))
+    callbacks.append(EpochPrinter(prep.plan.epochs))
+    return callbacks, guard
+
+
+# Constructor arguments that name an output file: a relative one lands in the run folder.
+PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
+
+
+def user_callbacks(cfg: LoadedConfig, run: RunDir) -> list:
+    """``fit.callbacks`` built from the registry, their output files inside the run folder."""
+    from trainctl.registry import get_registry
+
+    built = []
+    for i, spec in enumerate(cfg.experiment.fit.callbacks):
+        key = f"fit.callbacks[{i}]"
+        if isinstance(spec, dict):
+            spec = {k: (in_run(run, v, key=f"{key}.{k}", where=cfg.locate(f"{key}.{k}"))
+                        if k in PATH_ARGS and isinstance(v, str) else v)
+                    for k, v in spec.items()}
+        built.append(get_registry("callback").build(spec, key=key, where=cfg.locate(key),
+                                                     locate=cfg.locate))
+    return built
+
+
+def in_run(run: RunDir, value: str, *, key: str, where: Any) -> str:
+    """A relative output path resolved inside the run folder (its parents created).
+
+    A relative path may not climb out of the run folder: ``../../x`` is a ConfigError.
+    """
+    path = Path(value)
+    if path.is_absolute():
+        return value
+    target = (run.path / path).resolve()
+    if not target.is_relative_to(run.path.resolve()):
+        raise ConfigError(f"relative output path {value!r} leaves the run folder",
+                          key=key, where=where,
+                          hint="give a path inside the run folder, or an absolute path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return str(target)
+
+
+def tensorboard_callback(cfg: LoadedConfig, run: RunDir) -> Any:
+    """Keras's TensorBoard callback writing under ``<run>/tensorboard``."""
+    from trainctl.registry import get_registry
+
+    options = cfg.experiment.runtime.tensorboard
+    args = dict(options) if isinstance(options, dict) else {}
+    args["log_dir"] = in_run(run, args.get("log_dir", "tensorboard"), key="runtime.tensorboard",
+                             where=cfg.locate("runtime.tensorboard.log_dir"))
+    return get_registry("callback").build({"type": "TensorBoard", **args},
+                                          key="runtime.tensorboard",
+                                          where=cfg.locate("runtime.tensorboard"))

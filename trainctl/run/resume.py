@@ -1,0 +1,171 @@
+"""``trainctl resume RUN_DIR``: continue an interrupted or crashed run in its own folder.
+
+The run carries on at its last finished epoch (the interrupted one runs again):
+weights, optimizers (iteration counter, so the learning-rate schedule too),
+callback state and RNG state come from ``checkpoints/resume/``
+(:mod:`trainctl.run.state`), the data order is a function of the run's seed and
+the epoch (:func:`trainctl.data.pipeline.make_stream`), and history rows already
+written stay as they are. The config is the run's own ``config.yaml``: raising
+``fit.epochs`` with ``--set`` is allowed, any other change (or a plug-in module
+that changed since) is refused with a key-by-key diff unless ``--force``.
+
+Example:
+    >>> resume(Path("runs/mnist-mlp-20261124-101500-3f9a2c"))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trainctl.artifacts import RunDir, now
+from trainctl.config import LoadedConfig, load_config
+from trainctl.errors import UsageError
+from trainctl.run.lock import hold
+
+# The keys a resume may change without --force.
+FREE_KEYS = ("fit.epochs",)
+
+
+def flatten(value: Any, key: str = "") -> dict[str, Any]:
+    """``{"fit.epochs": 2, "model.layers[0].units": 64, ...}`` for a config mapping.
+
+    Example:
+        >>> flatten({"fit": {"epochs": 2}, "imports": ["a"]})
+        {'fit.epochs': 2, 'imports[0]': 'a'}
+    """
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{key}.{k}" if key else str(k)))
+        return out
+    if isinstance(value, list) and value:
+        out = {}
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{key}[{i}]"))
+        return out
+    return {key: value}
+
+
+def config_diff(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """``(key, run's value, new value)`` for every key that differs (missing = ``<absent>``)."""
+    a, b = flatten(old), flatten(new)
+    absent = "<absent>"
+    return [(k, a.get(k, absent), b.get(k, absent)) for k in sorted(a.keys() | b.keys())
+            if a.get(k, absent) != b.get(k, absent)]
+
+
+def format_diff(rows: list[tuple[str, Any, Any]]) -> str:
+    """The diff as aligned lines: ``  fit.batch_size: 64 -> 128``."""
+    width = max(len(k) for k, _, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {a!r} -> {b!r}" for k, a, b in rows)
+
+
+def check_changes(stored: LoadedConfig, cfg: LoadedConfig, *, force: bool) -> list[str]:
+    """Refuse config changes beyond :data:`FREE_KEYS` unless ``force``; return the changed keys.
+
+    Raises:
+        UsageError: with the key-by-key diff.
+    """
+    rows = config_diff(stored.raw, cfg.raw)
+    refused = [r for r in rows if r[0] not in FREE_KEYS]
+    epochs = [r for r in rows if r[0] == "fit.epochs"]
+    if epochs and isinstance(epochs[0][2], int) and epochs[0][2] < epochs[0][1]:
+        refused += epochs  # fewer epochs than the run was started with: not a continuation
+    if refused and not force:
+        raise UsageError("the config differs from the run's config.yaml:\n"
+                         f"{format_diff(refused)}\n"
+                         "  hint: resuming with another config mixes two experiments in one "
+                         "run; start a new run, or pass --force to resume anyway "
+                         "(only raising fit.epochs needs no --force)")
+    return [r[0] for r in rows]
+
+
+def check_plugins(recorded: dict[str, str], now_hashes: dict[str, str], *, force: bool) -> None:
+    """Refuse a plug-in module whose source changed since the run started, unless ``force``."""
+    changed = sorted(m for m in recorded.keys() | now_hashes.keys()
+                     if recorded.get(m) != now_hashes.get(m))
+    if changed and not force:
+        raise UsageError("plug-in modules changed since the run started: "
+                         f"{', '.join(changed)}\n  hint: the saved weights and state may not "
+                         "fit the new code; pass --force to resume anyway")
+
+
+def cut_history(run: RunDir, epochs_done: int) -> None:
+    """Keep the first ``epochs_done`` rows of history.json and history.csv (byte for byte)."""
+    json_path, csv_path = run.file("history.json"), run.file("history.csv")
+    if epochs_done == 0:
+        json_path.unlink(missing_ok=True)
+        csv_path.unlink(missing_ok=True)
+        return
+    if json_path.is_file():
+        run.write_json("history.json",
+                       {k: v[:epochs_done] for k, v in run.read_json("history.json").items()})
+    if csv_path.is_file():
+        lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        run.write_text("history.csv", "".join(lines[:1 + epochs_done]))
+
+
+def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
+           verbose: bool = False) -> RunDir:
+    """Continue the run in ``path`` where it stopped; return it.
+
+    Args:
+        path: the run folder.
+        overrides: ``--set`` options applied to the run's config (``fit.epochs=5``).
+        force: resume even though the config or a plug-in changed.
+        verbose: TensorFlow's start-up messages.
+
+    Raises:
+        UsageError: not a run, another process trains it, or a refused change.
+    """
+    from trainctl.plugins import module_hashes
+    from trainctl.run.fit import complete, draw_seed, prepare, train
+    from trainctl.run.plan import Plan, make_plan
+    from trainctl.run.runtime import import_tensorflow
+    from trainctl.run.state import saved_epochs
+
+    run = RunDir.open(path)
+    info = run.read_json("run.json")
+    if info.get("status") == "completed":
+        print(f"{run.path}: the run completed already; nothing to resume", flush=True)
+        return run
+    with hold(run.path):
+        base_dir = Path(info["config_path"]).parent if info.get("config_path") else run.path
+        stored = load_config(run.file("config.yaml"), base_dir=base_dir)
+        cfg = load_config(run.file("config.yaml"), overrides, base_dir=base_dir) \
+            if overrides else stored
+        changed = check_changes(stored, cfg, force=force)
+        plan = Plan(**info["plan"]) if info.get("plan") else \
+            make_plan(cfg, smoke=bool(info.get("smoke")))
+        if "fit.epochs" in changed:
+            plan = Plan(**{**vars(plan), "epochs": cfg.experiment.fit.epochs})
+        done = saved_epochs(run.path)
+        import_tensorflow(verbose)
+        prep = prepare(cfg, smoke=plan.smoke, seed=info.get("seed", draw_seed(None)), plan=plan,
+                       initial_epoch=done or 0, verbose=verbose)
+        check_plugins(info.get("plugins") or {}, module_hashes(prep.plugins), force=force)
+        start_attempt(run, cfg, plan, done or 0, overrides=overrides, forced=force and changed)
+        print(f"run: {run.path}\nresuming at epoch {(done or 0) + 1} of {plan.epochs}", flush=True)
+        train(cfg, prep, run, resume=done is not None)
+        complete(prep, run)
+    return run
+
+
+def start_attempt(run: RunDir, cfg: LoadedConfig, plan: Any, epochs_done: int, *,
+                  overrides: tuple[str, ...], forced: Any) -> None:
+    """Record the attempt in run.json, cut the history to the saved epochs, store the
+    config when ``--set`` changed it."""
+    from dataclasses import asdict
+
+    from trainctl.run.start import attempt
+
+    cut_history(run, epochs_done)
+    if overrides:
+        run.write_config(cfg.raw)
+    info = run.read_json("run.json")
+    entry = attempt("resume", now(), from_epoch=epochs_done, overrides=list(overrides))
+    if forced:
+        entry["forced"] = True
+    run.update_run(status="running", exit_reason=None, end=None, plan=asdict(plan),
+                   attempts=[*info.get("attempts", []), entry])

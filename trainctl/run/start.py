@@ -1,0 +1,70 @@
+"""The start of a run: its folder, config.yaml, run.json, summary.txt and model.png.
+
+Example:
+    >>> run = start_run(cfg, prep, runs_dir=Path("runs"), name=None)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from trainctl.artifacts import RunDir, command_line, git_state, now, versions
+from trainctl.config import LoadedConfig
+
+
+def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None) -> RunDir:
+    """Create the run folder and write config.yaml, run.json and summary.txt.
+
+    ``prep`` is the :class:`trainctl.run.fit.Prepared` model and data: nothing is
+    created before everything that can be checked has been.
+    """
+    from trainctl.plugins import module_hashes
+
+    run = RunDir.create(runs_dir, name or cfg.run_name)
+    run.write_config(cfg.raw)
+    started = now()
+    run.write_json("run.json", {
+        "status": "running", "exit_reason": None, "command": command_line(),
+        "config_path": str(cfg.path.resolve()), "overrides": list(cfg.overrides),
+        "seed": prep.seed, "seed_from": "config" if cfg.experiment.seed is not None else "drawn",
+        "smoke": prep.plan.smoke, "plan": asdict(prep.plan), "start": started, "end": None,
+        "versions": versions(), "git": git_state(cfg.config_dir),
+        "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
+        "distribution": prep.distribution,
+        "attempts": [attempt("fit", started)],
+    })
+    lines: list[str] = []
+    prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+    run.write_text("summary.txt", "\n".join(lines) + "\n")
+    note = plot_model(prep.model, run)
+    if note:
+        run.update_run(notes=[note])
+        print(f"note: {note}", flush=True)
+    return run
+
+
+def plot_model(model: Any, run: RunDir) -> str | None:
+    """``model.png`` via keras.utils.plot_model; a note saying how to get it when it can't."""
+    import shutil
+
+    import keras
+
+    if shutil.which("dot") is None:
+        return ("model.png skipped: plot_model needs Graphviz's 'dot' program "
+                "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz)")
+    try:
+        keras.utils.plot_model(model, to_file=str(run.file("model.png")), show_shapes=True,
+                               show_layer_names=True)
+    except ImportError as exc:  # pydot missing
+        return f"model.png skipped: {exc}"
+    return None
+
+
+def attempt(command: str, started: str, **fields: Any) -> dict:
+    """One entry of run.json's ``attempts``: which command, when, which process."""
+    return {"command": command, "start": started, "pid": os.getpid(),
+            "host": socket.gethostname(), **fields}

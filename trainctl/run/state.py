@@ -1,0 +1,190 @@
+"""The resumable state of a run: ``checkpoints/resume/``, rewritten whole at each epoch's end.
+
+What a resumed run needs to carry on as if it had never stopped (SPEC §6):
+
+- ``model.weights.h5``: every model variable, the random seed generators' state too;
+- ``optimizers.npz``: the variables of ``model.optimizer`` and of any other optimizer
+  the model holds (a GAN's ``d_optimizer``/``g_optimizer``), their iteration counter
+  and learning rate included, so a schedule continues where it was;
+- ``state.json``: the number of finished epochs, and each callback's state (the
+  numbers and lists of numbers in its attributes: EarlyStopping's ``wait`` and
+  ``best``, ReduceLROnPlateau's ``cooldown_counter``, ModelCheckpoint's ``best``,
+  a user callback's ``losses``), plus Python's and NumPy's global RNG state;
+- ``arrays.npz``: callback arrays (EarlyStopping's ``best_weights``).
+
+The folder is written next to itself and swapped in with renames, so a crash at
+any moment leaves either the previous state or the new one, never a mix.
+
+Example:
+    >>> save_state(run, model, callbacks, epochs_done=3)
+    >>> done = load_state(run, model, callbacks)   # in the resumed process
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATE_DIR = "resume"
+# Attributes that hold configuration or live objects, never state.
+_SKIP = {"params", "model", "_model", "validation_data", "monitor_op", "filepath", "monitor",
+         "mode", "verbose", "log_dir", "run", "stream"}
+
+
+def state_dir(run_path: Path) -> Path:
+    """``<run>/checkpoints/resume``."""
+    return run_path / "checkpoints" / STATE_DIR
+
+
+def optimizers(model: Any) -> list[Any]:
+    """``model.optimizer`` first, then every other optimizer among the model's attributes."""
+    import keras
+
+    found = [model.optimizer] if getattr(model, "optimizer", None) is not None else []
+    for name, value in sorted(vars(model).items()):
+        if isinstance(value, keras.optimizers.Optimizer) and all(value is not o for o in found):
+            found.append(value)
+    return found
+
+
+def _is_state(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, numbers.Real):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    return False
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def callback_state(callback: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The state a callback keeps between epochs: scalars/lists, and weight lists as arrays."""
+    scalars, arrays = {}, {}
+    for name, value in vars(callback).items():
+        if name in _SKIP:
+            continue
+        if name == "best_weights" and isinstance(value, list):
+            arrays.update({f"{name}/{i}": np.asarray(v) for i, v in enumerate(value)})
+            scalars[name] = len(value)
+        elif _is_state(value):
+            scalars[name] = _plain(value)
+    return scalars, arrays
+
+
+def restore_callback(callback: Any, scalars: dict[str, Any], arrays: Any, prefix: str) -> None:
+    """Set back what :func:`callback_state` saved."""
+    for name, value in scalars.items():
+        if name == "best_weights" and isinstance(value, int):
+            setattr(callback, name, [arrays[f"{prefix}{name}/{i}"] for i in range(value)])
+        elif hasattr(callback, name):
+            setattr(callback, name, value)
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
+            "numpy": [kind, keys.tolist(), pos, has_gauss, gauss]}
+
+
+def _set_rng(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+
+
+def save_state(run_path: Path, model: Any, callbacks: list, *, epochs_done: int) -> None:
+    """Write the state after ``epochs_done`` finished epochs (atomically: all or nothing).
+
+    Args:
+        run_path: the run folder.
+        model: the model being trained (built, optimizer built).
+        callbacks: the callbacks of the run, in order (their index is their key).
+        epochs_done: finished epochs; the resumed run starts at this epoch.
+    """
+    target = state_dir(run_path)
+    tmp = target.with_name(f".{STATE_DIR}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_weights(tmp / "model.weights.h5")
+    np.savez(tmp / "optimizers.npz", **{
+        f"{i}/{j}": np.asarray(v.numpy()) for i, opt in enumerate(optimizers(model))
+        for j, v in enumerate(opt.variables)})
+    states, arrays = {}, {}
+    for i, callback in enumerate(callbacks):
+        scalars, arrs = callback_state(callback)
+        states[f"{i}:{type(callback).__name__}"] = scalars
+        arrays.update({f"{i}:{k}": v for k, v in arrs.items()})
+    np.savez(tmp / "arrays.npz", **arrays)
+    (tmp / "state.json").write_text(json.dumps(
+        {"epochs_done": epochs_done, "callbacks": states, "rng": _rng_state()}, indent=1),
+        encoding="utf-8")
+    old = target.with_name(f".{STATE_DIR}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def saved_epochs(run_path: Path) -> int | None:
+    """Finished epochs in the run's saved state, or None when there is none.
+
+    A crash between the two renames of :func:`save_state` leaves only ``.resume.old``,
+    a complete earlier state: it is put back.
+    """
+    target = state_dir(run_path)
+    old = target.with_name(f".{STATE_DIR}.old")
+    if not target.exists() and old.exists():
+        old.rename(target)
+    try:
+        return int(json.loads((target / "state.json").read_text(encoding="utf-8"))["epochs_done"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_state(run_path: Path, model: Any, callbacks: list) -> int:
+    """Restore weights, optimizers, callback and RNG state; return the finished epochs.
+
+    Call after the callbacks' ``on_train_begin`` (Keras's callbacks reset there).
+
+    Raises:
+        ValueError: the state does not fit this model (another config, a changed plug-in).
+    """
+    source = state_dir(run_path)
+    info = json.loads((source / "state.json").read_text(encoding="utf-8"))
+    for opt in optimizers(model):
+        if not opt.built:  # fit builds it at the first step, after on_train_begin
+            opt.build(model.trainable_variables)
+    model.load_weights(source / "model.weights.h5")
+    with np.load(source / "optimizers.npz") as saved:
+        for i, opt in enumerate(optimizers(model)):
+            for j, var in enumerate(opt.variables):
+                value = saved[f"{i}/{j}"]
+                if tuple(value.shape) != tuple(var.shape):
+                    raise ValueError(f"optimizer variable {var.path}: saved shape {value.shape}, "
+                                     f"model has {tuple(var.shape)}")
+                var.assign(value)
+    with np.load(source / "arrays.npz") as arrays:
+        for i, callback in enumerate(callbacks):
+            scalars = info["callbacks"].get(f"{i}:{type(callback).__name__}")
+            if scalars is not None:
+                restore_callback(callback, scalars, arrays, f"{i}:")
+    _set_rng(info["rng"])
+    return int(info["epochs_done"])
