@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -118,7 +119,6 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
     assert json.loads((path / "run.json").read_text())["records"][0]["kind"] == "evaluate"
 
     # predict on the test split, then on a file
-    import numpy as np
 
     result = invoke("predict", str(path))
     assert result.exit_code == 0, result.output
@@ -193,6 +193,15 @@ def test_mnist_full_size_reaches_seed_accuracy(tmp_path, mnist_dir, monkeypatch)
         recorded["sparse_categorical_accuracy"], abs=1e-4)
     assert f"sparse_categorical_accuracy: {recorded['sparse_categorical_accuracy']:.4f}" \
         in result.output
+    # S1 predicts 3 samples: one row of 10 class probabilities each
+    x = np.load(mnist_dir / "mnist.npz")["x_test"][:3].reshape(3, 784).astype("float32") / 255
+    np.save(tmp_path / "three.npy", x)
+    result = invoke("predict", str(path), "--input", str(tmp_path / "three.npy"),
+                    "--output", str(tmp_path / "three_out.npy"))
+    assert result.exit_code == 0, result.output
+    probabilities = np.load(tmp_path / "three_out.npy")
+    assert probabilities.shape == (3, 10)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
 
 CALLBACKS = SYNTH.replace("  epochs: 2\n", """\

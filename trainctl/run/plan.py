@@ -93,7 +93,7 @@ def signature(model: Any, cfg: LoadedConfig) -> Any:
     exp = cfg.experiment
     names = output_names(exp)
     loss = exp.compile.loss
-    if isinstance(loss, dict):
+    if isinstance(loss, dict) and "type" not in loss:  # per output, not one component
         losses = [loss.get(n) for n in names]
     elif isinstance(loss, list) and len(names) > 1:
         losses = loss
