@@ -214,3 +214,20 @@ def test_custom_loop_interrupted_by_sigint_resumes_in_place(mnist, tmp_path, mon
     ref_run = only_run(tmp_path / "reference")
     assert (run / "history.json").read_bytes() == (ref_run / "history.json").read_bytes()
     assert info(run)["status"] == "completed"
+
+
+def test_resume_from_a_truncated_state_is_a_clear_error(uninterrupted, mnist, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist))
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(uninterrupted), str(run)], check=True)
+    (run / "run.json").write_text(json.dumps({**info(run), "status": "interrupted"}))
+    weights = run / "checkpoints" / "resume" / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:200])
+    result = CliRunner().invoke(cli, ["resume", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "cannot restore the saved state" in result.output
+    assert str(run / "checkpoints" / "resume") in result.output
+    assert "Traceback" not in result.output
+    assert info(run)["status"] == "interrupted" and len(info(run)["attempts"]) == 1

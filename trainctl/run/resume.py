@@ -140,16 +140,40 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
             make_plan(cfg, smoke=bool(info.get("smoke")))
         if "fit.epochs" in changed:
             plan = Plan(**{**vars(plan), "epochs": cfg.experiment.fit.epochs})
-        done = saved_epochs(run.path)
+        try:
+            done = saved_epochs(run.path)
+        except ValueError as exc:
+            raise UsageError(f"cannot resume: {exc}") from None
         import_tensorflow(verbose)
         prep = prepare(cfg, smoke=plan.smoke, seed=info.get("seed", draw_seed(None)), plan=plan,
                        initial_epoch=done or 0, verbose=verbose)
         check_plugins(info.get("plugins") or {}, module_hashes(prep.plugins), force=force)
+        if done is not None:
+            try_restore(run, prep.model)
         start_attempt(run, cfg, plan, done or 0, overrides=overrides, forced=force and changed)
         print(f"run: {run.path}\nresuming at epoch {(done or 0) + 1} of {plan.epochs}", flush=True)
         train(cfg, prep, run, resume=done is not None)
         complete(prep, run)
     return run
+
+
+def try_restore(run: RunDir, model: Any) -> None:
+    """Restore the saved state once before the attempt is recorded, so a damaged or
+    mismatched state is a clear error (exit 2) and the run stays as it was.
+
+    Raises:
+        UsageError: naming the state folder and what failed.
+    """
+    from trainctl.run.state import load_state, state_dir
+
+    try:
+        load_state(run.path, model, [])
+    except Exception as exc:  # truncated h5/npz, wrong shapes, unreadable JSON, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(f"{state_dir(run.path)}: cannot restore the saved state: "
+                         f"{type(exc).__name__}: {first}\n  hint: the state is damaged or "
+                         "belongs to another model; this run cannot be resumed: start a new "
+                         "one with trainctl fit") from None
 
 
 def start_attempt(run: RunDir, cfg: LoadedConfig, plan: Any, epochs_done: int, *,

@@ -146,6 +146,9 @@ def save_state(run_path: Path, model: Any, callbacks: list, *, epochs_done: int)
 def saved_epochs(run_path: Path) -> int | None:
     """Finished epochs in the run's saved state, or None when there is none.
 
+    Raises:
+        ValueError: the state folder exists but its state.json cannot be read.
+
     A crash between the two renames of :func:`save_state` leaves only ``.resume.old``,
     a complete earlier state: it is put back.
     """
@@ -153,10 +156,13 @@ def saved_epochs(run_path: Path) -> int | None:
     old = target.with_name(f".{STATE_DIR}.old")
     if not target.exists() and old.exists():
         old.rename(target)
+    if not target.exists():
+        return None
     try:
         return int(json.loads((target / "state.json").read_text(encoding="utf-8"))["epochs_done"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{target / 'state.json'}: unreadable ({type(exc).__name__}: {exc})") \
+            from None
 
 
 def load_state(run_path: Path, model: Any, callbacks: list) -> int:
