@@ -379,3 +379,38 @@ def test_keras_fit_on_multi_input_multi_output_synthetic_data(tmp_path):
                         validation_data=make_dataset(splits.validation, batch_size=8),
                         epochs=1, verbose=0, shuffle=False)
     assert {"score_loss", "cls_loss", "val_loss"} <= set(history.history)
+
+
+# -- bad files and bad values, at the numpy level -------------------------------------------
+def test_first_nonfinite_scans_in_chunks_and_finds_the_first(monkeypatch):
+    from trainctl.data import checks
+
+    monkeypatch.setattr(checks, "_CHUNK", 10)  # 2 samples of (5,) per chunk
+    a = np.zeros((9, 5), np.float32)
+    assert checks.first_nonfinite(a) is None
+    a[8, 4], a[5, 1] = np.inf, np.nan
+    assert checks.first_nonfinite(a) == (5, 1)
+    assert checks.first_nonfinite(np.arange(6)) is None  # integers cannot be NaN
+    assert checks.first_nonfinite(np.zeros((3, 0))) is None
+    with pytest.raises(DataError, match=r"validation data: input 'digits': NaN or infinite "
+                                        r"values in 2 sample\(s\); the first is sample 5 "
+                                        r"\(index \[5, 1\] is nan\)"):
+        x = np.zeros((9, 784), np.float32)
+        x[5, 1], x[8, 4] = np.nan, np.inf
+        check_against_model(Splits(train=Split(np.zeros((2, 784), np.float32), np.zeros(2, int)),
+                                   validation=Split(x, np.zeros(9, int))), MLP, locate=locate)
+
+
+def test_read_npz_names_what_is_wrong(tmp_path):
+    import zipfile
+
+    from trainctl.data.files import read_npz
+
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:  # data.path -> a model
+        archive.writestr("config.json", "{}")
+    with pytest.raises(DataError, match=r"k.yaml:3:4: data.path: .*model.keras: not a readable "
+                                        r".npz file: it is a zip archive, but 'config.json'"):
+        read_npz(tmp_path / "model.keras", "k.yaml:3:4: data.path")
+    np.savez(tmp_path / "ok.npz", a=np.arange(3))
+    arrays, sha = read_npz(tmp_path / "ok.npz")
+    assert list(arrays) == ["a"] and len(sha) == 64

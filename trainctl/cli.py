@@ -97,13 +97,16 @@ def reproduce(run_dir: Path, runs_dir: Path | None, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--unsafe", is_flag=True,
+              help="Load model.keras without Keras's safe mode (it may run Python code stored "
+                   "in the file, e.g. a Lambda layer): only for files you trust.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
-def evaluate(run_dir: Path, verbose: bool) -> None:
+def evaluate(run_dir: Path, unsafe: bool, verbose: bool) -> None:
     """Evaluate a run's model on the test split; writes metrics.json."""
     from trainctl.run.console import format_metrics
     from trainctl.run.evaluate import evaluate as run_evaluate
 
-    metrics = run_evaluate(run_dir, verbose=verbose)
+    metrics = run_evaluate(run_dir, verbose=verbose, unsafe=unsafe)
     click.echo(f"test - {format_metrics(metrics)}")
 
 
@@ -115,16 +118,19 @@ def evaluate(run_dir: Path, verbose: bool) -> None:
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save predictions: .npy, or .npz keyed by output name for a "
                    "model with several outputs (default: RUN_DIR/predictions.npy|.npz).")
+@click.option("--unsafe", is_flag=True,
+              help="Load model.keras without Keras's safe mode (it may run Python code stored "
+                   "in the file, e.g. a Lambda layer): only for files you trust.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
 def predict(run_dir: Path, input_path: Path | None, output_path: Path | None,
-            verbose: bool) -> None:
+            unsafe: bool, verbose: bool) -> None:
     """Predict with a run's model."""
     import numpy as np
 
     from trainctl.run.predict import predict as run_predict
 
     path, y = run_predict(run_dir, input_path=input_path, output_path=output_path,
-                          verbose=verbose)
+                          verbose=verbose, unsafe=unsafe)
     shape = {k: np.shape(v) for k, v in y.items()} if isinstance(y, dict) else \
         [np.shape(v) for v in y] if isinstance(y, list) else np.shape(y)
     click.echo(f"predictions {shape} -> {path}")

@@ -47,7 +47,7 @@ Component = Annotated[Any, AfterValidator(_component)]
 
 
 def check_run_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):  # match() lets "$" accept a trailing newline
         raise ValueError("expected 1-64 letters, digits, '_', '-' or '.', starting with a "
                          f"letter or digit (it becomes part of a folder name); received {value!r}")
     return value

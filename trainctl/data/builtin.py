@@ -100,15 +100,18 @@ def candidates(ds: KerasDataset) -> list[Path]:
     return out
 
 
-def load_dataset(ds: KerasDataset, path: Path) -> RawData:
-    """Read ``ds`` from an npz file or a raw-layout folder and validate it."""
+def load_dataset(ds: KerasDataset, path: Path, where: str = "") -> RawData:
+    """Read ``ds`` from an npz file or a raw-layout folder and validate it.
+
+    ``where`` (``"x.yaml:5:9: data.path"``) prefixes messages when a config key named ``path``.
+    """
     path = path.resolve()  # run.json records absolute paths
     if path.is_dir():
         arrays, files = _read_folder(ds, path)
     else:
-        arrays, sha = read_npz(path)
+        arrays, sha = read_npz(path, where)
         files = {str(path): sha}
-    _validate(ds, arrays, path)
+    _validate(ds, arrays, f"{where}: {path}" if where else path)
     return RawData(train=Split(arrays["x_train"], arrays["y_train"]),
                    test=Split(arrays["x_test"], arrays["y_test"]), files=files)
 
@@ -141,7 +144,7 @@ def _read_cifar(folder: Path) -> tuple[dict, dict]:
     return arrays, files
 
 
-def _validate(ds: KerasDataset, arrays: dict, path: Path) -> None:
+def _validate(ds: KerasDataset, arrays: dict, path: Path | str) -> None:
     """Keys, shapes, dtypes and label range; DataError naming the file otherwise."""
     missing = [k for k in _KEYS if k not in arrays]
     if missing:
@@ -191,7 +194,7 @@ def load_keras_dataset(ds: KerasDataset, ctx: SourceContext) -> RawData:
         if not _usable(ctx.path):
             raise DataError(f"{ctx.where(ctx.path_key)}: {ctx.path} holds no {ds.name} data "
                             f"(expected {ds.npz} in Keras's npz layout or the raw files)")
-        return load_dataset(ds, ctx.path)
+        return load_dataset(ds, ctx.path, ctx.where(ctx.path_key))
     found = next((p for p in candidates(ds) if _usable(p)), None)
     if found is not None:
         return load_dataset(ds, found)

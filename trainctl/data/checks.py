@@ -43,6 +43,30 @@ def _first_bad(mask: np.ndarray) -> tuple[int, int]:
     return int(mask.sum()), int(np.argwhere(mask)[0][0])
 
 
+_CHUNK = 1 << 22  # values per isfinite pass: bounded memory, and faster than one big pass
+
+
+def first_nonfinite(a: np.ndarray) -> Optional[tuple[int, ...]]:
+    """Index of the first NaN or infinite value of a float array, or None (also for ints).
+
+    Scans the samples in chunks of about four million values: one cheap numpy
+    pass over the data with a small temporary, stopping at the first bad chunk.
+
+    Example:
+        >>> first_nonfinite(np.array([[0.0, 1.0], [2.0, np.nan]]))
+        (1, 1)
+    """
+    if a.dtype.kind not in "fc" or a.ndim == 0 or a.size == 0:
+        return None  # a split's arrays have a sample axis (checked when they are loaded)
+    step = max(1, _CHUNK // (a.size // len(a)))  # samples per chunk
+    for start in range(0, len(a), step):
+        bad = ~np.isfinite(a[start:start + step])
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            return (start + int(first[0]), *map(int, first[1:]))
+    return None
+
+
 class _Checker:
     """Checks one split; ``fail`` formats the message with the config position."""
 
@@ -71,10 +95,14 @@ class _Checker:
         return dict(arrays)
 
     def finite(self, a: np.ndarray, label: str) -> None:
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
-            count, index = _first_bad(~np.isfinite(a).reshape(len(a), -1).all(axis=1))
-            self.fail(f"{label} has NaN or infinite values in {count} sample(s), the first "
-                      f"at sample {index}", "clean the data (or fill the gaps) before training")
+        at = first_nonfinite(a)
+        if at is None:
+            return
+        count = int((~np.isfinite(a)).reshape(len(a), -1).any(axis=1).sum())
+        position = ", ".join(map(str, at))
+        self.fail(f"{label}: NaN or infinite values in {count} sample(s); the first is "
+                  f"sample {at[0]} (index [{position}] is {a[at]})",
+                  "clean the data (drop or fill those samples) before training")
 
     def features(self) -> None:
         arrays = self.by_name(self.split.x, list(self.sig.inputs), "input")
@@ -166,10 +194,20 @@ def check_split(split: Split, signature: Signature, *, what: str, locate: Locate
     checker = _Checker(split, signature, what, locate)
     if len(split) == 0:
         checker.fail("the split is empty (0 samples)",
+                     "fix the test arrays, or set data.test: false to train without a test "
+                     "split" if what == "test" else
                      "check data.path and the validation settings (holdout/split)")
     checker.features()
     checker.targets()
     checker.weights()
+
+
+def check_features(split: Split, signature: Signature, *, what: str, locate: Locate) -> None:
+    """Check only a split's inputs (names, shapes, dtypes, NaN/inf): what ``predict`` needs."""
+    checker = _Checker(split, signature, what, locate)
+    if len(split) == 0:
+        checker.fail("the split is empty (0 samples)")
+    checker.features()
 
 
 def check_against_model(splits: Splits, signature: Signature, *, locate: Locate) -> None:

@@ -30,37 +30,85 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; an unreadable file is a DataError naming it."""
+def _at(path: Path, where: str) -> str:
+    """``"configs/x.yaml:5:9: data.path: /abs/d.npz"``, or just the path without ``where``."""
+    return f"{where}: {path}" if where else str(path)
+
+
+def read_bytes(path: Path, where: str = "") -> bytes:
+    """The file's bytes; a missing, unreadable file or a folder is a DataError naming it.
+
+    Args:
+        path: the file.
+        where: the config position and key that named it (``"x.yaml:5:9: data.path"``),
+            put before the path in messages; empty when no config key names the file.
+    """
+    at = _at(path, where)
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{at}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{at}: is a folder; expected a file\n"
+                        "  hint: name the data file itself, not the folder that holds it"
+                        ) from None
+    except PermissionError as exc:
+        raise DataError(f"{at}: cannot read the file: {exc.strerror or exc}\n"
+                        "  hint: check the file's permissions (and its folders') for the user "
+                        "running trainctl") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise DataError(f"{at}: cannot read the file: {exc.strerror or exc}") from None
 
 
-def read_npz(path: Path) -> tuple[dict[str, np.ndarray], str]:
+_NPZ_FIX = "re-create it with numpy.savez or numpy.savez_compressed (or copy it again)"
+
+
+def read_npz(path: Path, where: str = "") -> tuple[dict[str, np.ndarray], str]:
     """Load every array of an ``.npz`` (no pickles) and the file's sha256.
 
+    Args:
+        path: the file.
+        where: the config position and key that named it, for messages (see :func:`read_bytes`).
+
     Raises:
-        DataError: missing, truncated or corrupt file, or one holding pickled objects.
+        DataError: missing, empty, truncated or corrupt file, a single ``.npy`` array,
+            a file that is no zip archive at all, or one holding pickled objects.
 
     Example:
         >>> arrays, sha = read_npz(Path("data/train.npz"))
     """
-    data = read_bytes(path)
+    data = read_bytes(path, where)
+    at = _at(path, where)
+
+    def bad(reason: str, hint: str = _NPZ_FIX) -> DataError:
+        return DataError(f"{at}: not a readable .npz file: {reason}\n  hint: {hint}")
+
+    if not data:
+        raise bad("the file is empty (0 bytes)")
+    if data.startswith(b"\x93NUMPY"):
+        raise bad("it is a single .npy array, not an archive of named arrays",
+                  "save the arrays by name: numpy.savez(path, x_train=..., y_train=..., "
+                  "x_test=..., y_test=...)")
+    if not data.startswith(b"PK"):
+        raise bad(f"an .npz is a zip archive, and this file starts with "
+                  f"{data[:8]!r} ({len(data)} bytes)")
     try:
         # Arrays are decompressed here, inside the try, so a truncated member fails now.
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
             arrays = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
-        reason = ("it holds pickled Python objects, which trainctl does not load"
-                  if "allow_pickle" in str(exc) else f"{type(exc).__name__}: {exc}")
-        raise DataError(f"{path}: not a readable .npz file ({reason}); "
-                        "re-create it with numpy.savez or numpy.savez_compressed") from None
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise bad("it holds pickled Python objects (object arrays), which trainctl does "
+                      "not load", "store numeric arrays only (no dtype=object)") from None
+        raise bad(f"it is truncated or corrupt ({len(data)} bytes; {exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as exc:
+        raise bad(f"it is truncated or corrupt ({len(data)} bytes; "
+                  f"{type(exc).__name__}: {exc})") from None
+    other = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if other:  # np.load returns a member that is not .npy as its raw bytes
+        raise bad(f"it is a zip archive, but {', '.join(map(repr, other[:5]))}"
+                  f"{' ...' if len(other) > 5 else ''} in it are not numpy arrays "
+                  "(is it some other kind of zip file?)")
     return arrays, sha256_bytes(data)
 
 

@@ -68,13 +68,17 @@ def name_parts(arrays: Any, names: list[str], what: str) -> Any:
 
 
 def prepare(split: Split, cfg: DataConfig, sig: Signature, *, what: str,
-            transform: bool, locate: Locate) -> Split:
-    """Name the arrays after the model, check their lengths, apply the transforms."""
+            transform: bool, locate: Locate, key: str = "data.source") -> Split:
+    """Name the arrays after the model, check their lengths, apply the transforms.
+
+    ``key`` is the config key of the source the split came from, for messages.
+    """
     inputs, outputs = list(sig.inputs), list(sig.outputs)
-    split = Split(name_parts(split.x, inputs, f"{what} x"),
-                  name_parts(split.y, outputs, f"{what} y"),
-                  name_parts(split.sample_weight, outputs, f"{what} sample_weight"))
-    split.check_lengths(what)
+    where = f"{locate(key)}: {what}"
+    split = Split(name_parts(split.x, inputs, f"{where} x"),
+                  name_parts(split.y, outputs, f"{where} y"),
+                  name_parts(split.sample_weight, outputs, f"{where} sample_weight"))
+    split.check_lengths(where)
     if not transform:
         return split
     x = apply_transforms(split.x, list(cfg.features), key="data.features", locate=locate,
@@ -82,6 +86,15 @@ def prepare(split: Split, cfg: DataConfig, sig: Signature, *, what: str,
     y = apply_transforms(split.y, list(cfg.targets), key="data.targets", locate=locate,
                          default_name=outputs[0] if len(outputs) == 1 else None)
     return Split(x, y, split.sample_weight)
+
+
+def not_empty(split: Split, *, what: str, key: str, locate: Locate) -> Split:
+    """``split``, unless it has 0 samples: then a DataError naming the source's key."""
+    if len(split) == 0:
+        raise DataError(f"{locate(key)}: {what}: the source gave 0 samples\n"
+                        f"  hint: check {key} (and its path): the file or function returned "
+                        "empty arrays")
+    return split
 
 
 def _validation_kind(val: Validation, locate: Locate) -> Optional[str]:
@@ -131,7 +144,8 @@ def _validation_source(cfg: DataConfig, ctx_args: dict, sig: Signature,
     raw = load_source(spec, {**ctx_args, "path": path, "path_key": "data.validation.path"},
                       key=key, locate=locate)
     raw.train = prepare(raw.train, cfg, sig, what="validation data",
-                        transform=not raw.shaped_like_model, locate=locate)
+                        transform=not raw.shaped_like_model, locate=locate, key=key)
+    not_empty(raw.train, what="validation data", key=key, locate=locate)
     return raw
 
 
@@ -164,6 +178,7 @@ def load_splits(cfg: DataConfig, *, config_dir: Path, signature: Signature,
     transform = not raw.shaped_like_model
     train = prepare(raw.train, cfg, signature, what="training data", transform=transform,
                     locate=locate)
+    not_empty(train, what="training data", key="data.source", locate=locate)
     test = (prepare(raw.test, cfg, signature, what="test data", transform=transform,
                     locate=locate) if raw.test is not None else None)
     validation = None

@@ -59,7 +59,7 @@ def npz(ctx: SourceContext, *, x_train: str = "x_train", y_train: Optional[str] 
     if ctx.path is None:
         raise ConfigError("the npz source needs data.path (the .npz file, relative to the "
                           "config file)", key=ctx.key, where=ctx.locate(ctx.key))
-    arrays, sha = read_npz(ctx.path)
+    arrays, sha = read_npz(ctx.path, where=ctx.where(ctx.path_key))
     train = Split(_require(lookup(arrays, x_train), x_train, "x_train", ctx, arrays),
                   lookup(arrays, y_train), lookup(arrays, sample_weight_train))
     if y_train is not None:

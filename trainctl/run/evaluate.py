@@ -13,19 +13,27 @@ from pathlib import Path
 from trainctl.errors import DataError
 
 
-def evaluate(path: Path, *, verbose: bool = False) -> dict[str, float]:
-    """Evaluate the run's model on the test split; write metrics.json and record it."""
+def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict[str, float]:
+    """Evaluate the run's model on the test split; write metrics.json and record it.
+
+    ``unsafe``: load model.keras with Keras's safe mode off (see :func:`reload.reopen`).
+    The test split is checked against the model first (shapes, labels, NaN/inf), as
+    ``fit`` checks it: the data file may have changed since the run.
+    """
     from trainctl.data import load_splits, make_dataset
+    from trainctl.data.checks import check_split
     from trainctl.run.plan import signature
     from trainctl.run.reload import reopen
 
-    run, cfg, model = reopen(path, verbose=verbose)
+    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
     exp = cfg.experiment
-    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=signature(model, cfg),
+    sig = signature(model, cfg)
+    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig,
                          seed=exp.seed, locate=cfg.locate)
     if splits.test is None:
         raise DataError(f"{cfg.locate('data')}: data: the dataset has no test split to "
                         "evaluate on")
+    check_split(splits.test, sig, what="test", locate=cfg.locate)
     info = run.read_json("run.json")
     smoke = bool(info.get("smoke"))
     batch = exp.evaluate.batch_size or exp.fit.batch_size

@@ -290,5 +290,8 @@ def save_model(model: Any, run: RunDir) -> None:
     """``model.keras``, written through a temp file like every run file."""
     target = run.file("model.keras")
     tmp = target.with_name(".model.tmp.keras")
-    model.save(tmp)
-    tmp.replace(target)
+    try:
+        model.save(tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)  # a failed save leaves no temp file behind

@@ -20,54 +20,105 @@ import numpy as np
 from trainctl.errors import DataError, UsageError
 
 
+def input_names(model: Any) -> list[str]:
+    """The model's input names, in order (``digits``, not ``digits:0``)."""
+    return [t.name.split(":")[0] for t in model.inputs]
+
+
 def read_input(path: Path, model: Any) -> Any:
-    """Load ``.npy`` (one input) or ``.npz`` (one array per input name)."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"--input {path}: file not found") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"--input {path}: cannot read a .npy/.npz array: {exc}") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        names = [t.name.split(":")[0] for t in model.inputs]
-        missing = [n for n in names if n not in loaded.files]
+    """Load ``.npy`` (one input) or ``.npz`` (one array per input name).
+
+    Raises:
+        DataError: a missing, unreadable, truncated or corrupt file, pickled objects,
+            or an ``.npz`` without an array for each input (naming what it has).
+    """
+    from trainctl.data.files import read_bytes, read_npz
+
+    path = Path(path)
+    data = read_bytes(path, "--input")
+    if data.startswith(b"PK"):  # a zip archive: an .npz
+        arrays, _sha = read_npz(path, "--input")
+        names = input_names(model)
+        if len(names) == 1 and len(arrays) == 1:
+            return next(iter(arrays.values()))
+        missing = [n for n in names if n not in arrays]
         if missing:
-            raise DataError(f"--input {path}: missing array(s) for input(s) "
-                            f"{', '.join(missing)}; found {', '.join(loaded.files)}")
-        return {n: loaded[n] for n in names} if len(names) > 1 else loaded[names[0]]
-    return loaded
+            raise DataError(f"--input: {path}: no array for input(s) {', '.join(missing)}; "
+                            f"the file has: {', '.join(arrays) or 'nothing'}\n"
+                            f"  hint: save one array per input, by name: "
+                            f"numpy.savez(path, {', '.join(f'{n}=...' for n in names)})")
+        return {n: arrays[n] for n in names} if len(names) > 1 else arrays[names[0]]
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        reason = ("it holds pickled Python objects, which trainctl does not load"
+                  if "allow_pickle" in str(exc) else f"{type(exc).__name__}: {exc}")
+        raise DataError(f"--input: {path}: not a readable .npy/.npz array file ({reason}; "
+                        f"{len(data)} bytes)\n  hint: save it with numpy.save (one input) or "
+                        "numpy.savez (by input name)") from None
+
+
+def _shape(shape: tuple) -> str:
+    return "(N, " + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def check_shape(x: Any, model: Any, path: Path) -> None:
-    """A single input array must match the model's input shape (batch first)."""
-    if isinstance(x, dict):
-        return
-    expected = tuple(model.inputs[0].shape[1:])
-    got = tuple(x.shape[1:])
-    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
-        raise DataError(f"--input {path}: expected arrays of shape (N, "
-                        f"{', '.join('None' if e is None else str(e) for e in expected)}); "
-                        f"received {tuple(x.shape)}. The model takes the data after the "
-                        "config's transforms")
+    """Every input array must be numeric, finite and shaped like its model input (batch first).
+
+    Raises:
+        DataError: naming the input, the expected and the received shape.
+    """
+    from trainctl.data.checks import first_nonfinite
+
+    names = input_names(model)
+    arrays = x if isinstance(x, dict) else {names[0]: x}
+    if not isinstance(x, dict) and len(names) > 1:
+        raise DataError(f"--input: {path}: the model has {len(names)} inputs "
+                        f"({', '.join(names)}) but the file holds one array\n"
+                        f"  hint: save an .npz with one array per input, by name")
+    for name, tensor in zip(names, model.inputs):
+        a = arrays[name]
+        expected = tuple(tensor.shape[1:])
+        got = tuple(np.shape(a)[1:])
+        if np.ndim(a) == 0 or len(got) != len(expected) or any(
+                e is not None and e != g for e, g in zip(expected, got)):
+            raise DataError(f"--input: {path}: input {name!r} expected arrays of shape "
+                            f"{_shape(expected)}; received {tuple(np.shape(a))}. The model "
+                            "takes the data after the config's transforms")
+        if np.asarray(a).dtype.kind not in "biuf":
+            raise DataError(f"--input: {path}: input {name!r} needs numbers; the array has "
+                            f"dtype {np.asarray(a).dtype}")
+        at = first_nonfinite(np.asarray(a))
+        if at is not None:
+            raise DataError(f"--input: {path}: input {name!r} has NaN or infinite values; the "
+                            f"first is sample {at[0]} (index [{', '.join(map(str, at))}])\n"
+                            "  hint: clean the data before predicting")
 
 
 def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
-            verbose: bool = False) -> tuple[Path, Any]:
-    """Predict on ``input_path`` (or the test split); save to ``output_path``."""
+            verbose: bool = False, unsafe: bool = False) -> tuple[Path, Any]:
+    """Predict on ``input_path`` (or the test split); save to ``output_path``.
+
+    ``unsafe``: load model.keras with Keras's safe mode off (see :func:`reload.reopen`).
+    The input is checked first (names, shapes, NaN/inf).
+    """
     from trainctl.data import load_splits
+    from trainctl.data.checks import check_features
     from trainctl.run.plan import signature
     from trainctl.run.reload import reopen
 
-    run, cfg, model = reopen(path, verbose=verbose)
+    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
     exp = cfg.experiment
     if input_path is not None:
         x = read_input(input_path, model)
         check_shape(x, model, input_path)
     else:
+        sig = signature(model, cfg)
         splits = load_splits(exp.data, config_dir=cfg.config_dir,
-                             signature=signature(model, cfg), seed=exp.seed, locate=cfg.locate)
+                             signature=sig, seed=exp.seed, locate=cfg.locate)
         if splits.test is None:
             raise DataError("the dataset has no test split; pass --input FILE.npy")
+        check_features(splits.test, sig, what="test", locate=cfg.locate)
         x = splits.test.x
     batch = exp.predict.batch_size or exp.evaluate.batch_size or exp.fit.batch_size
     y = model.predict(x, batch_size=batch, verbose=0)

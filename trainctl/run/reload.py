@@ -11,6 +11,12 @@ with its ``get_config()``, which a seed-style plug-in (``CustomMSE(regularizatio
 name)``, no ``get_config``) does not survive, and the config says exactly what
 the run was compiled with.
 
+``model.keras`` loads in Keras's safe mode (``safe_mode=True``, the default): a
+file holding Python bytecode (a ``Lambda`` layer's function) is refused with a
+message saying how to allow it; ``reopen(..., unsafe=True)`` (the CLI's
+``--unsafe``) loads it anyway, for files the user trusts. A truncated or corrupt
+file is an error naming it, not a traceback.
+
 Example:
     >>> run, cfg, model = reopen(Path("runs/mnist-mlp-20261124-101500-3f9a2c"))
 """
@@ -18,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import re
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -122,12 +130,96 @@ def _last_line(exc: BaseException) -> str:
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
-def reopen(path: Path, *, verbose: bool = False) -> tuple[RunDir, LoadedConfig, Any]:
+UNSAFE_HINT = "pass --unsafe to evaluate/predict if you trust this file"
+_REDO = ("the run's model cannot be read from this file: run 'trainctl fit' again "
+         "(the run's checkpoints/ may hold an intact copy)")
+
+
+def check_model_file(path: Path, status: Any) -> None:
+    """Fail early, naming ``path``, when model.keras is missing, a folder, unreadable,
+    or not a ``.keras`` zip archive (truncated, corrupt, something else).
+
+    Reading the zip's directory is cheap; damaged contents (a bad CRC) are found
+    by the load itself and reported by :func:`load_failed`.
+    """
+    if not path.exists():
+        raise UsageError(f"{path.parent}: no model.keras (the run's status is {status!r}); "
+                         "only a completed run can be reused")
+    if not path.is_file():
+        raise UsageError(f"{path}: is a folder; expected the model file that 'trainctl fit' "
+                         "wrote")
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the model file: {exc.strerror or exc}\n"
+                         "  hint: check the file's permissions") from None
+    problem, names = None, set()
+    if size == 0:
+        problem = "an empty file (0 bytes)"
+    elif not head.startswith(b"PK"):
+        problem = f"not a zip archive ({size} bytes, starting with {head!r})"
+    else:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            problem = (f"a zip archive cut short or damaged ({size} bytes; "
+                       f"{type(exc).__name__}: {exc})")
+    if problem:
+        raise UsageError(f"{path}: cannot load the model: the file is truncated or corrupt: "
+                         f"{problem}, not a .keras model\n  hint: {_REDO}")
+    if "config.json" not in names:
+        raise UsageError(f"{path}: cannot load the model: a zip archive, but not a .keras "
+                         f"model (no config.json in it; it holds "
+                         f"{', '.join(sorted(names)[:5]) or 'nothing'})\n  hint: {_REDO}")
+
+
+def _refused_by_safe_mode(exc: BaseException) -> bool:
+    text = str(exc)
+    return "safe_mode" in text or "enable_unsafe_deserialization" in text
+
+
+def load_failed(path: Path, exc: BaseException) -> UsageError:
+    """The UsageError for a model.keras that Keras could not load, by cause.
+
+    Safe mode refusing Python code in the file (a Lambda layer) says how to allow
+    it; damaged contents say the file is corrupt; anything else (most often a
+    plug-in class that cannot be found) names the class problem Keras reported.
+    """
+    if _refused_by_safe_mode(exc):
+        first = str(exc).strip().split(". ")[0].rstrip(".")
+        return UsageError(f"{path}: Keras's safe mode refused to load this model: {first}. "
+                          "Loading it would run Python code stored in the file\n"
+                          f"  hint: {UNSAFE_HINT}")
+    damaged = isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)) or any(
+        word in str(exc) for word in ("CRC", "truncated", "Unable to synchronously open",
+                                      "not a zip file", "Bad magic number"))
+    if damaged:
+        return UsageError(f"{path}: cannot load the model: the file is corrupt "
+                          f"({type(exc).__name__}: {_last_line(exc)})\n  hint: {_REDO}")
+    return UsageError(f"{path}: cannot load the model: {_last_line(exc)}\n"
+                      "  hint: a plug-in class must be importable as when the run was trained: "
+                      "check the run's imports: and module:Class names")
+
+
+def reopen(path: Path, *, verbose: bool = False,
+           unsafe: bool = False) -> tuple[RunDir, LoadedConfig, Any]:
     """Load a run's config.yaml and model.keras (compiled from the config); paths resolve
     as when it was trained.
 
+    Args:
+        path: the run folder.
+        verbose: show TensorFlow's start-up messages.
+        unsafe: load with ``safe_mode=False``: allows Python code stored in the file
+            (a ``Lambda`` layer's function), which runs when it loads. Only for files
+            the user trusts (the CLI's ``--unsafe``).
+
     Raises:
-        UsageError: no model.keras (the run did not complete) or it cannot be loaded.
+        UsageError: no model.keras (the run did not complete), a truncated or corrupt
+            one, one that safe mode refuses (the message says how to allow it), or
+            one whose classes cannot be found.
         ConfigError: a plug-in module the run used cannot be imported any more.
     """
     from trainctl.build import attach_io, compile_model
@@ -136,23 +228,23 @@ def reopen(path: Path, *, verbose: bool = False) -> tuple[RunDir, LoadedConfig, 
 
     run = RunDir.open(path)
     info = run.read_json("run.json")
+    if not isinstance(info, dict):
+        raise UsageError(f"{run.file('run.json')}: expected a JSON object (as 'trainctl fit' "
+                         f"writes it); received a {type(info).__name__}")
+    model_path = run.file("model.keras")
+    check_model_file(model_path, info.get("status"))  # before TensorFlow: fail fast
     base_dir = Path(info["config_path"]).parent if info.get("config_path") else run.path
     cfg = load_run_config(run.file("config.yaml"), base_dir=base_dir)
     import_tensorflow(verbose)
     import keras
 
     import_plugins(list(cfg.experiment.imports), config_dir=cfg.config_dir, locate=cfg.locate)
-    model_path = run.file("model.keras")
-    if not model_path.is_file():
-        raise UsageError(f"{run.path}: no model.keras (the run's status is "
-                         f"{info.get('status')!r}); only a completed run can be reused")
     objects = custom_objects(cfg)
     try:
-        model = keras.saving.load_model(model_path, custom_objects=objects, compile=False)
-    except Exception as exc:
-        raise UsageError(f"{model_path}: cannot load the model: {_last_line(exc)} (a "
-                         "plug-in class must be importable as when the run was trained: "
-                         "check the run's imports: and module:Class names)") from None
+        model = keras.saving.load_model(model_path, custom_objects=objects, compile=False,
+                                        safe_mode=not unsafe)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; sorted by load_failed
+        raise load_failed(model_path, exc) from None
     model = attach_io(model, cfg.experiment, cfg.locate)  # a subclassed model has no outputs
     compile_model(model, cfg.experiment, cfg.locate)
     return run, cfg, model

@@ -25,25 +25,30 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None)
     from trainctl.plugins import module_hashes
 
     run = RunDir.create(runs_dir, name or cfg.run_name)
-    run.write_config(cfg.raw)
-    started = now()
-    run.write_json("run.json", {
-        "status": "running", "exit_reason": None, "command": command_line(),
-        "config_path": str(cfg.path.resolve()), "overrides": list(cfg.overrides),
-        "seed": prep.seed, "seed_from": "config" if cfg.experiment.seed is not None else "drawn",
-        "smoke": prep.plan.smoke, "plan": asdict(prep.plan), "start": started, "end": None,
-        "versions": versions(), "git": git_state(cfg.config_dir),
-        "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
-        "distribution": prep.distribution,
-        "attempts": [attempt("fit", started)],
-    })
-    lines: list[str] = []
-    prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
-    run.write_text("summary.txt", "\n".join(lines) + "\n")
-    note = plot_model(prep.model, run)
-    if note:
-        run.update_run(notes=[note])
-        print(f"note: {note}", flush=True)
+    try:
+        run.write_config(cfg.raw)
+        started = now()
+        run.write_json("run.json", {
+            "status": "running", "exit_reason": None, "command": command_line(),
+            "config_path": str(cfg.path.resolve()), "overrides": list(cfg.overrides),
+            "seed": prep.seed,
+            "seed_from": "config" if cfg.experiment.seed is not None else "drawn",
+            "smoke": prep.plan.smoke, "plan": asdict(prep.plan), "start": started, "end": None,
+            "versions": versions(), "git": git_state(cfg.config_dir),
+            "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
+            "distribution": prep.distribution,
+            "attempts": [attempt("fit", started)],
+        })
+        lines: list[str] = []
+        prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+        run.write_text("summary.txt", "\n".join(lines) + "\n")
+        note = plot_model(prep.model, run)
+        if note:
+            run.update_run(notes=[note])
+            print(f"note: {note}", flush=True)
+    except BaseException:
+        run.discard()  # e.g. the disk filled up: leave no half-written run folder
+        raise
     return run
 
 

@@ -1,0 +1,196 @@
+"""Reopening a run: damaged model.keras files and Keras's safe mode (reopen(unsafe=...))."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from test_errors import GOOD
+from trainctl.cli import cli
+from trainctl.errors import UsageError
+from trainctl.run.reload import UNSAFE_HINT, reopen
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One finished smoke run of GOOD (x: (6,) -> hidden Dense 8 -> out Dense 3 softmax)."""
+    folder = tmp_path_factory.mktemp("reload")
+    cfg = folder / "exp.yaml"
+    cfg.write_text(GOOD, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["fit", str(cfg), "--smoke", "--runs-dir",
+                                      str(folder / "runs")])
+    assert result.exit_code == 0, result.output
+    return Path(result.output.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def run(trained, tmp_path) -> Path:
+    """A private copy of the finished run, free to damage."""
+    return Path(shutil.copytree(trained, tmp_path / trained.name))
+
+
+def invoke(verb: str, run: Path, *extra: str):
+    return CliRunner().invoke(cli, [verb, str(run), *extra])
+
+
+def assert_refused(result, *words: str) -> str:
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output and output.startswith("error: ")
+    assert len(output.splitlines()) <= 25
+    for word in words:
+        assert word in output, f"{word!r} not in:\n{output}"
+    return output
+
+
+def _cut(fraction: float):
+    def cut(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes(data[:100] if fraction == 0 else data[:int(len(data) * fraction)])
+    return cut
+
+
+def _flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+    path.write_bytes(bytes(data))
+
+
+def _not_a_model(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+
+
+def _folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGE = [
+    ("first-100-bytes", _cut(0), "truncated or corrupt"),
+    ("half", _cut(0.5), "truncated or corrupt"),
+    ("empty", lambda p: p.write_bytes(b""), "an empty file (0 bytes)"),
+    ("text", lambda p: p.write_text("not a model"), "not a zip archive"),
+    ("bad-crc", _flip_middle, "the file is corrupt"),
+    ("zip-without-config", _not_a_model, "no config.json in it"),
+    ("folder", _folder, "is a folder"),
+]
+
+
+@pytest.mark.parametrize("verb", ["evaluate", "predict"])
+@pytest.mark.parametrize("damage", DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_damaged_model_file_is_exit_2_naming_it(run, verb, damage):
+    _id, damage_it, words = damage
+    model = run / "model.keras"
+    damage_it(model)
+    before = (run / "run.json").read_text()
+    assert_refused(invoke(verb, run), str(model), words)
+    assert (run / "run.json").read_text() == before  # nothing recorded
+
+
+def test_unreadable_model_file(run, monkeypatch):
+    import errno
+    import os
+
+    model, real_open = run / "model.keras", Path.open
+
+    def refuse(self, *args, **kwargs):  # we run as root: simulate chmod 000
+        if self == model:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert_refused(invoke("evaluate", run), str(model), "Permission denied")
+
+
+def test_corrupt_run_json(run):
+    (run / "run.json").write_text("[1, 2]")
+    assert_refused(invoke("evaluate", run), str(run / "run.json"), "expected a JSON object")
+    (run / "run.json").write_text("{not json")
+    assert_refused(invoke("predict", run), str(run / "run.json"), "cannot read")
+
+
+def _with_lambda(run: Path) -> None:
+    """Replace the run's model by the same graph with a Lambda layer (Python bytecode)."""
+    import keras
+
+    x = keras.Input((6,), name="x")
+    h = keras.layers.Dense(8, activation="relu", name="hidden")(x)
+    h = keras.layers.Lambda(lambda t: t * 2.0, name="doubled")(h)
+    out = keras.layers.Dense(3, activation="softmax", name="out")(h)
+    keras.Model(x, out).save(run / "model.keras")
+
+
+@pytest.mark.parametrize("verb", ["evaluate", "predict"])
+def test_safe_mode_refuses_a_lambda_and_says_how_to_allow_it(run, verb):
+    _with_lambda(run)
+    output = assert_refused(invoke(verb, run), str(run / "model.keras"), "safe mode",
+                            "Lambda", UNSAFE_HINT)
+    assert "pass --unsafe to evaluate/predict if you trust this file" in output
+
+
+def test_reopen_is_safe_by_default_and_unsafe_on_request(run, tmp_path):
+    from trainctl.run.evaluate import evaluate
+    from trainctl.run.predict import predict
+
+    _with_lambda(run)
+    with pytest.raises(UsageError, match="pass --unsafe"):
+        reopen(run)
+    with pytest.raises(UsageError, match="pass --unsafe"):
+        reopen(run, unsafe=False)
+    _run, _cfg, model = reopen(run, unsafe=True)
+    assert "doubled" in [layer.name for layer in model.layers]
+    assert model.predict(np.zeros((2, 6), np.float32), verbose=0).shape == (2, 3)
+    metrics = evaluate(run, unsafe=True)
+    assert set(metrics) == {"loss", "sparse_categorical_accuracy"}
+    path, y = predict(run, input_path=None, output_path=tmp_path / "y.npy", unsafe=True)
+    assert np.load(path).shape == (16, 3)
+    kinds = [r["kind"] for r in json.loads((run / "run.json").read_text())["records"]]
+    assert kinds == ["evaluate", "predict"]
+
+
+@pytest.mark.parametrize("verb", ["evaluate", "predict"])
+def test_unsafe_flag_loads_a_lambda_model(run, verb, tmp_path):
+    _with_lambda(run)
+    extra = ["--output", str(tmp_path / "y.npy")] if verb == "predict" else []
+    result = invoke(verb, run, "--unsafe", *extra)
+    assert result.exit_code == 0, result.output
+    assert ("test - loss:" in result.output) if verb == "evaluate" else \
+        np.load(tmp_path / "y.npy").shape == (16, 3)
+
+
+def test_an_intact_run_still_loads(run):
+    result = invoke("evaluate", run)
+    assert result.exit_code == 0, result.output
+
+
+# -- predict --input --------------------------------------------------------------------------
+def test_predict_input_errors_name_the_file_input_and_shapes(run, tmp_path):
+    np.save(tmp_path / "wide.npy", np.zeros((4, 7), np.float32))
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "wide.npy")),
+                   str(tmp_path / "wide.npy"), "input 'x'", "(N, 6)", "(4, 7)")
+    nan = np.zeros((4, 6), np.float32)
+    nan[2, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "nan.npy")),
+                   "input 'x'", "NaN or infinite", "sample 2", "[2, 1]")
+    np.savez(tmp_path / "named.npz", a=np.zeros((4, 6)), b=np.zeros((4, 6)))
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "named.npz")),
+                   "no array for input(s) x", "the file has: a, b")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "named.npz").read_bytes()[:100])
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "cut.npz")),
+                   str(tmp_path / "cut.npz"), "truncated or corrupt")
+    (tmp_path / "junk.npy").write_text("1,2,3\n")
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "junk.npy")),
+                   str(tmp_path / "junk.npy"), "not a readable .npy/.npz")
+    np.savez(tmp_path / "one.npz", arr_0=np.zeros((4, 6), np.float32))  # any lone array
+    result = invoke("predict", run, "--input", str(tmp_path / "one.npz"), "--output",
+                    str(tmp_path / "y.npy"))
+    assert result.exit_code == 0, result.output
