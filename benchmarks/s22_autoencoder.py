@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="extra --set KEY=VALUE for trainctl fit")
     args = parser.parse_args()
     data = Path(os.environ.get("TRAINCTL_DATA_DIR", ROOT.parent / "shared" / "datasets"))
     with np.load(data / "mnist.npz") as f:
@@ -32,7 +34,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [sys.executable, "-m", "trainctl", "fit", "configs/examples/s22_autoencoder.yaml",
-             "--runs-dir", tmp, "--set", f"fit.epochs={args.epochs}"],
+             "--runs-dir", tmp, "--set", f"fit.epochs={args.epochs}",
+             *[x for o in args.overrides for x in ("--set", o)]],
             cwd=ROOT, capture_output=True, text=True, check=True).stdout
         print(out.strip())
         run = Path(out.strip().splitlines()[-1])
