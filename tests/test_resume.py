@@ -197,7 +197,7 @@ def test_custom_loop_interrupted_by_sigint_resumes_in_place(mnist, tmp_path, mon
     common = ["fit.loop=custom", "fit.epochs=3", "fit.steps_per_epoch=15",
               "fit.validation_steps=5", "evaluate.steps=5", "runtime.deterministic=true",
               f"fit.callbacks=[{{type: 'tests.plugins.pause:SignalAt', epoch: 1, batch: 4, "
-              f"marker: '{marker}'}}]"]
+              f"marker: '{marker}'}}, {{type: CSVLogger, filename: keras.csv}}]"]
 
     def fit(runs: Path):
         return CliRunner().invoke(cli, ["fit", "configs/mnist.yaml", "--runs-dir", str(runs),
@@ -214,6 +214,9 @@ def test_custom_loop_interrupted_by_sigint_resumes_in_place(mnist, tmp_path, mon
     ref_run = only_run(tmp_path / "reference")
     assert (run / "history.json").read_bytes() == (ref_run / "history.json").read_bytes()
     assert info(run)["status"] == "completed"
+    # the user's CSVLogger carried on in its file rather than starting it again
+    rows = [r.split(",")[0] for r in (run / "keras.csv").read_text().splitlines()]
+    assert rows == ["epoch", "0", "1", "2"]
 
 
 def test_resume_from_a_truncated_state_is_a_clear_error(uninterrupted, mnist, tmp_path,

@@ -40,6 +40,8 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
     guard = DivergenceGuard()
     callbacks = user_callbacks(cfg, run)
+    if resume:
+        continue_files(callbacks)
     callbacks += [HistoryWriter(run, resume=resume), guard,
                   Checkpointer(run, monitor, monitor_mode(monitor)), stop]
     if exp.runtime.tensorboard:
@@ -47,6 +49,16 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     callbacks.append(ResumableState(run, list(callbacks), guard, resume=resume))
     callbacks.append(EpochPrinter(prep.plan.epochs))
     return callbacks, guard
+
+
+def continue_files(callbacks: list) -> None:
+    """On resume, a CSVLogger appends to its file instead of starting it again (Keras's
+    ``append=False`` would drop the rows of the epochs before the interruption)."""
+    import keras
+
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.CSVLogger):
+            callback.append = True
 
 
 # Constructor arguments that name an output file: a relative one lands in the run folder.

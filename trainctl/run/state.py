@@ -6,10 +6,11 @@ What a resumed run needs to carry on as if it had never stopped (SPEC §6):
 - ``optimizers.npz``: the variables of ``model.optimizer`` and of any other optimizer
   the model holds (a GAN's ``d_optimizer``/``g_optimizer``), their iteration counter
   and learning rate included, so a schedule continues where it was;
-- ``state.json``: the number of finished epochs, and each callback's state (the
-  numbers and lists of numbers in its attributes: EarlyStopping's ``wait`` and
-  ``best``, ReduceLROnPlateau's ``cooldown_counter``, ModelCheckpoint's ``best``,
-  a user callback's ``losses``), plus Python's and NumPy's global RNG state;
+- ``state.json``: the number of finished epochs, and each callback's state
+  (EarlyStopping's ``wait`` and ``best``, ReduceLROnPlateau's ``cooldown_counter``,
+  ModelCheckpoint's ``best`` (:data:`KNOWN_STATE`); for the user's own callbacks the
+  numbers, strings and lists of numbers in their attributes, e.g. ``losses``), plus
+  Python's and NumPy's global RNG state;
 - ``arrays.npz``: callback arrays (EarlyStopping's ``best_weights``).
 
 The folder is written next to itself and swapped in with renames, so a crash at
@@ -73,11 +74,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Keras's and trainctl's callbacks: exactly the attributes that carry state from one
+# epoch to the next. Others of theirs keep none, or set theirs up in on_train_begin from
+# the files on disk (CSVLogger's append_header), which a restore must not overwrite.
+KNOWN_STATE = {
+    "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch", "best_weights"),
+    "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
+    "ModelCheckpoint": ("best",),
+    "Checkpointer": ("best",),
+}
+
+
+def state_attributes(callback: Any) -> tuple[str, ...] | None:
+    """The attributes to save for ``callback``: a fixed list for Keras's and trainctl's
+    callbacks, None (every number, bool, string or list of numbers) for the user's own."""
+    cls = type(callback)
+    if cls.__module__.startswith(("keras", "trainctl")):
+        return next((attrs for klass in cls.__mro__
+                     for name, attrs in KNOWN_STATE.items() if klass.__name__ == name
+                     and klass.__module__.startswith(("keras", "trainctl"))), ())
+    return None
+
+
 def callback_state(callback: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The state a callback keeps between epochs: scalars/lists, and weight lists as arrays."""
     scalars, arrays = {}, {}
+    wanted = state_attributes(callback)
     for name, value in vars(callback).items():
-        if name in _SKIP:
+        if name in _SKIP or (wanted is not None and name not in wanted):
             continue
         if name == "best_weights" and isinstance(value, list):
             arrays.update({f"{name}/{i}": np.asarray(v) for i, v in enumerate(value)})
