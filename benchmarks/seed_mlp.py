@@ -1,10 +1,12 @@
 """The users' plain Keras script for the seed MLP (S1), as written in ../shared/seeds/000.
 
 Run: python benchmarks/seed_mlp.py [--seed N] [--data ../shared/datasets/mnist.npz]
-Prints test accuracy; the reference against which trainctl's mnist config is compared.
+Prints test accuracy and model.fit's wall time; the reference against which trainctl's
+mnist config is compared (benchmarks/runner_vs_script.py runs both).
 """
 
 import argparse
+import time
 
 import numpy as np
 
@@ -39,10 +41,13 @@ def main() -> None:
     model.compile(optimizer=keras.optimizers.RMSprop(),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy()])
+    started = time.perf_counter()
     model.fit(x_train, y_train, batch_size=64, epochs=2, validation_data=(x_val, y_val),
               verbose=2)
+    fit_seconds = time.perf_counter() - started
     results = model.evaluate(x_test, y_test, batch_size=128, verbose=0)
     print(f"test loss {results[0]:.4f}, test acc {results[1]:.4f}")
+    print(f"fit seconds {fit_seconds:.3f}")
 
 
 if __name__ == "__main__":

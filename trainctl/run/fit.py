@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import signal
 import sys
+import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,6 +168,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, resume: bool = Fals
         raise
     plan = prep.plan
     checkpoints = run.file("checkpoints")
+    started = time.perf_counter()
     try:
         with stop_on_signals(stop):
             fit_fn = prep.model.fit
@@ -197,6 +199,8 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, resume: bool = Fals
         reason = f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}"
         finish(run, "failed", reason)
         raise RunFailed(f"{reason}; the last good checkpoint is in {checkpoints}")
+    # model.fit's wall time, for benchmarks/ (run.json only: history stays timing-free)
+    run.update_run(fit_seconds=round(time.perf_counter() - started, 3))
     done = prep.initial_epoch + (len(history.epoch) if history is not None else 0)
     if done < plan.epochs:  # a callback (EarlyStopping, ...) set stop_training
         print(f"stopped early after epoch {done} of {plan.epochs}", flush=True)
