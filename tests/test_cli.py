@@ -160,7 +160,10 @@ def test_diverging_run_fails_with_exit_1(tmp_path, write_config):
     run = next((tmp_path / "runs").iterdir())
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "failed" and "at epoch 1, step" in info["exit_reason"]
-    # the last good state (before the first step) is kept, not overwritten by NaNs
+    assert info["diverged_at"]["epoch"] == 1 and info["diverged_at"]["step"] >= 1
+    # stopped at once: no NaN row for the broken epoch, and the starting state is kept
+    assert not (run / "history.json").exists()
+    assert "no epoch finished; the starting state is in" in result.output
     state = json.loads((run / "checkpoints" / "resume" / "state.json").read_text())
     assert state["epochs_done"] == 0
 

@@ -187,17 +187,18 @@ def op_determinism():
         tf_config.disable_op_determinism()
 
 
-def test_custom_loop_interrupted_by_sigint_resumes_in_place(mnist, tmp_path, monkeypatch,
-                                                            op_determinism):
-    """In-process (CliRunner): Ctrl-C at epoch 2 of the custom loop exits 130 with the run
-    interrupted; resume finishes it with the history of an uninterrupted run."""
+@pytest.mark.parametrize("loop, epoch", [("custom", 1), ("keras", 0)])
+def test_sigint_then_resume_in_place(mnist, tmp_path, monkeypatch, op_determinism, loop, epoch):
+    """In-process (CliRunner): Ctrl-C in an epoch (the first one too, before the optimizer
+    has made a step) exits 130 with the run interrupted; resume finishes it with the
+    history of an uninterrupted run."""
     monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist))
     monkeypatch.chdir(ROOT)
     marker = tmp_path / "sent"
-    common = ["fit.loop=custom", "fit.epochs=3", "fit.steps_per_epoch=15",
+    common = [f"fit.loop={loop}", "fit.epochs=3", "fit.steps_per_epoch=15",
               "fit.validation_steps=5", "evaluate.steps=5", "runtime.deterministic=true",
-              f"fit.callbacks=[{{type: 'tests.plugins.pause:SignalAt', epoch: 1, batch: 4, "
-              f"marker: '{marker}'}}, {{type: CSVLogger, filename: keras.csv}}]"]
+              f"fit.callbacks=[{{type: 'tests.plugins.pause:SignalAt', epoch: {epoch}, "
+              f"batch: 4, marker: '{marker}'}}, {{type: CSVLogger, filename: keras.csv}}]"]
 
     def fit(runs: Path):
         return CliRunner().invoke(cli, ["fit", "configs/mnist.yaml", "--runs-dir", str(runs),
@@ -226,7 +227,7 @@ def test_resume_from_a_truncated_state_is_a_clear_error(uninterrupted, mnist, tm
     run = tmp_path / "run"
     subprocess.run(["cp", "-r", str(uninterrupted), str(run)], check=True)
     (run / "run.json").write_text(json.dumps({**info(run), "status": "interrupted"}))
-    weights = run / "checkpoints" / "resume" / "model.weights.h5"
+    weights = run / "checkpoints" / "resume" / "model.npz"
     weights.write_bytes(weights.read_bytes()[:200])
     result = CliRunner().invoke(cli, ["resume", str(run)])
     assert result.exit_code == 2, result.output
@@ -234,3 +235,56 @@ def test_resume_from_a_truncated_state_is_a_clear_error(uninterrupted, mnist, tm
     assert str(run / "checkpoints" / "resume") in result.output
     assert "Traceback" not in result.output
     assert info(run)["status"] == "interrupted" and len(info(run)["attempts"]) == 1
+
+
+def test_sigterm_after_the_last_epoch_then_resume_completes(mnist, tmp_path, monkeypatch):
+    """A signal outside the training steps (here when training ends, before the model is
+    saved) still ends in status interrupted and exit 143; resume then only saves and
+    evaluates."""
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist))
+    monkeypatch.chdir(ROOT)
+    marker = tmp_path / "sent"
+    result = CliRunner().invoke(cli, [
+        "fit", "configs/mnist.yaml", "--smoke", "--runs-dir", str(tmp_path / "runs"),
+        *sets("fit.epochs=2", f"fit.callbacks=[{{type: 'tests.plugins.pause:SignalAtEnd', "
+                              f"marker: '{marker}'}}]")])
+    assert result.exit_code == 143, result.output
+    run = only_run(tmp_path / "runs")
+    assert info(run)["status"] == "interrupted" and not (run / "model.keras").exists()
+    resumed = CliRunner().invoke(cli, ["resume", str(run)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "all 2 epochs are done" in resumed.output
+    assert (run / "model.keras").is_file() and info(run)["status"] == "completed"
+    assert len(json.loads((run / "history.json").read_text())["loss"]) == 2
+
+
+def test_resume_without_saved_state_keeps_finished_epochs_unless_forced(uninterrupted, tmp_path):
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(uninterrupted), str(run)], check=True)
+    (run / "run.json").write_text(json.dumps({**info(run), "status": "interrupted"}))
+    subprocess.run(["rm", "-r", str(run / "checkpoints" / "resume")], check=True)
+    result = CliRunner().invoke(cli, ["resume", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "holds 3 finished epoch(s)" in result.output and "--force" in result.output
+    assert len(json.loads((run / "history.json").read_text())["loss"]) == 3
+
+
+def test_forced_changes_are_applied_not_just_recorded(uninterrupted, mnist, tmp_path,
+                                                      monkeypatch):
+    """resume --force with another optimizer and batch size trains with them (the
+    optimizer starts afresh) and records them: config.yaml, plan and attempt."""
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist))
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-r", str(uninterrupted), str(run)], check=True)
+    (run / "run.json").write_text(json.dumps({**info(run), "status": "interrupted"}))
+    result = CliRunner().invoke(cli, ["resume", str(run), "--force", *sets(
+        "fit.epochs=4", "fit.batch_size=128",
+        "compile.optimizer={type: RMSprop, learning_rate: 0.01}")])
+    assert result.exit_code == 0, result.output
+    history = json.loads((run / "history.json").read_text())
+    assert history["learning_rate"][2] == pytest.approx(0.001)
+    assert history["learning_rate"][3] == pytest.approx(0.01)
+    assert info(run)["plan"]["batch_size"] == 128 and info(run)["plan"]["epochs"] == 4
+    assert info(run)["attempts"][-1]["forced"] is True
+    assert "batch_size: 128" in (run / "config.yaml").read_text()

@@ -24,11 +24,33 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except TrainctlError as exc:
+            if exc.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+                _ignore_signals()
             click.echo(f"error: {exc}", err=True)
             sys.exit(int(exc.exit_code))
         except KeyboardInterrupt:
+            _ignore_signals()
             click.echo("interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
+
+
+# Set by main(): only a real trainctl process (not a CliRunner test) ignores signals.
+_EXITING_PROCESS = False
+
+
+def _ignore_signals() -> None:
+    """A run already stopped by a signal exits with its code: a second Ctrl-C while the
+    process shuts down (TensorFlow's atexit hooks) must not turn it into a traceback or
+    a death by signal."""
+    import signal
+
+    if not _EXITING_PROCESS:
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread (CliRunner in a thread)
+            pass
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -189,4 +211,6 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    global _EXITING_PROCESS
+    _EXITING_PROCESS = True
     cli(prog_name="trainctl")

@@ -53,3 +53,20 @@ class SignalAt(keras.callbacks.Callback):
         if (self.epoch, batch) == self.at and not self.marker.exists():
             self.marker.write_text("sent\n")
             os.kill(os.getpid(), getattr(signal, self.signal))
+
+
+class SignalAtEnd(keras.callbacks.Callback):
+    """Send this process ``signal`` once when training ends (after the last epoch),
+    the first time only (``marker`` records it)."""
+
+    def __init__(self, marker: str, signal: str = "SIGTERM"):
+        super().__init__()
+        self.marker, self.signal = Path(marker), signal
+
+    def on_train_end(self, logs=None):
+        import os
+        import signal
+
+        if not self.marker.exists():
+            self.marker.write_text("sent\n")
+            os.kill(os.getpid(), getattr(signal, self.signal))

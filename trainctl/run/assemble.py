@@ -17,7 +17,7 @@ from trainctl.errors import ConfigError
 
 
 def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
-                  resume: bool) -> tuple[list, Any]:
+                  resume: bool, restore_optimizers: bool = True) -> tuple[list, Any]:
     """All callbacks of a run, in hook order; and the divergence guard.
 
     The user's ``fit.callbacks`` come first, then history files, the divergence
@@ -32,6 +32,7 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
         prep: the prepared model and data (:class:`trainctl.run.fit.Prepared`).
         stop: the :class:`~trainctl.run.callbacks.SignalStop` to check each step.
         resume: restore ``checkpoints/resume/`` when training begins.
+        restore_optimizers: with ``resume``, the optimizers' state too.
     """
     from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
                                         HistoryWriter, ResumableState, monitor_mode)
@@ -41,24 +42,31 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     guard = DivergenceGuard()
     callbacks = user_callbacks(cfg, run)
     if resume:
-        continue_files(callbacks)
+        continue_files(callbacks, prep.initial_epoch)
     callbacks += [HistoryWriter(run, resume=resume), guard,
                   Checkpointer(run, monitor, monitor_mode(monitor)), stop]
     if exp.runtime.tensorboard:
         callbacks.append(tensorboard_callback(cfg, run))
-    callbacks.append(ResumableState(run, list(callbacks), guard, resume=resume))
+    callbacks.append(ResumableState(run, list(callbacks), guard, resume=resume,
+                                    optimizers=restore_optimizers))
     callbacks.append(EpochPrinter(prep.plan.epochs))
     return callbacks, guard
 
 
-def continue_files(callbacks: list) -> None:
-    """On resume, a CSVLogger appends to its file instead of starting it again (Keras's
-    ``append=False`` would drop the rows of the epochs before the interruption)."""
+def continue_files(callbacks: list, epochs_done: int) -> None:
+    """On resume, a CSVLogger carries on in its file: cut to the header and the rows of
+    the ``epochs_done`` finished epochs (a kill between its write and the state's may
+    have left one more), then appended to (Keras's ``append=False`` would drop them)."""
     import keras
 
     for callback in callbacks:
         if isinstance(callback, keras.callbacks.CSVLogger):
             callback.append = True
+            path = Path(callback.filename)
+            if path.is_file():
+                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+                path.write_text("".join(lines[:1 + epochs_done] if epochs_done else []),
+                                encoding="utf-8")
 
 
 # Constructor arguments that name an output file: a relative one lands in the run folder.

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import keras
 
@@ -72,8 +73,17 @@ class HistoryWriter(keras.callbacks.Callback):
             fh.flush()
 
 
+class Diverged(Exception):
+    """The loss became NaN or infinite at ``(epoch, step)`` (both 0-based)."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}")
+        self.epoch, self.step = epoch, step
+
+
 class DivergenceGuard(keras.callbacks.Callback):
-    """Stop at the first NaN or infinite loss and remember where it happened."""
+    """Stop at the first NaN or infinite loss, at once: raises :class:`Diverged` from the
+    batch's end, so the broken epoch is neither validated nor written anywhere."""
 
     def __init__(self):
         super().__init__()
@@ -87,7 +97,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = (self.epoch, batch)
-            self.model.stop_training = True
+            raise Diverged(self.epoch, batch)
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -126,30 +136,49 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 class SignalStop(keras.callbacks.Callback):
-    """Stop at the next step boundary once SIGINT or SIGTERM has arrived.
+    """What SIGINT and SIGTERM do: stop at the next step boundary while training,
+    at once otherwise.
 
-    The signal handler only calls :meth:`request` (nothing else is safe in the
-    middle of a TensorFlow step); the next batch's end raises
-    :class:`~trainctl.errors.Interrupted`, abandoning the epoch. The resumable
-    state of the last finished epoch is on disk, and ``trainctl resume`` runs the
-    abandoned epoch again.
+    The signal handler calls :meth:`request`. Outside training (loading data,
+    writing the run's first files, saving the model, the test evaluation) that
+    raises :class:`~trainctl.errors.Interrupted` right away. While training
+    (:meth:`deferred`) it only records the signal, as nothing else is safe in the
+    middle of a TensorFlow step, and the next batch's end raises it, abandoning
+    the epoch. The resumable state of the last finished epoch is on disk, and
+    ``trainctl resume`` runs the abandoned epoch again.
     """
 
     def __init__(self):
         super().__init__()
         self.signal_name: str | None = None
+        self.defer = False
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Signals wait for the next step boundary inside this block."""
+        self.defer = True
+        try:
+            yield
+        finally:
+            self.defer = False
 
     def request(self, signal_name: str) -> None:
         """Called from the signal handler."""
         self.signal_name = signal_name
+        if not self.defer:
+            raise self.interrupted()
+
+    def interrupted(self) -> Exception:
+        """The :class:`~trainctl.errors.Interrupted` for the signal received."""
+        from trainctl.errors import ExitCode, Interrupted
+
+        code = ExitCode.TERMINATED if self.signal_name == "SIGTERM" else ExitCode.INTERRUPTED
+        verb = "terminated" if code == ExitCode.TERMINATED else "interrupted"
+        return Interrupted(f"{verb} by {self.signal_name}", code)
 
     def _check(self, *args: Any, **kwargs: Any) -> None:
         if self.signal_name is not None:
-            from trainctl.errors import ExitCode, Interrupted
-
-            code = ExitCode.TERMINATED if self.signal_name == "SIGTERM" else ExitCode.INTERRUPTED
-            raise Interrupted(f"{'terminated' if code == ExitCode.TERMINATED else 'interrupted'} "
-                              f"by {self.signal_name}", code)
+            raise self.interrupted()
 
     on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
 
@@ -162,17 +191,22 @@ class ResumableState(keras.callbacks.Callback):
         callbacks: the run's callbacks whose state is saved (by position).
         guard: the DivergenceGuard: a diverged epoch's state is never saved.
         resume: restore the saved state when training begins instead of saving one.
+        optimizers: restore the optimizers' state too (not when ``resume --force``
+            changed the optimizer).
     """
 
-    def __init__(self, run: RunDir, callbacks: list, guard: "DivergenceGuard", resume: bool):
+    def __init__(self, run: RunDir, callbacks: list, guard: "DivergenceGuard", resume: bool,
+                 optimizers: bool = True):
         super().__init__()
         self.run, self.callbacks, self.guard, self.resume = run, callbacks, guard, resume
+        self.optimizers = optimizers
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         from trainctl.run.state import load_state, save_state
 
         if self.resume:
-            load_state(self.run.path, self.model, self.callbacks)
+            load_state(self.run.path, self.model, self.callbacks,
+                       restore_optimizers=self.optimizers)
         else:  # an interrupted first epoch can be resumed too
             save_state(self.run.path, self.model, self.callbacks, epochs_done=0)
 

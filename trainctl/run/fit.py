@@ -11,18 +11,17 @@ Example:
 from __future__ import annotations
 
 import secrets
-import signal
 import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from trainctl.artifacts import RunDir, now
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
+from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
 from trainctl.run.runtime import configure, import_tensorflow
@@ -127,50 +126,35 @@ def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
                                "(sparse labels vs one-hot, output shapes)") from None
 
 
-@contextmanager
-def stop_on_signals(stop: Any) -> Iterator[None]:
-    """SIGINT and SIGTERM ask ``stop`` to end training at the next step boundary.
-
-    A second SIGINT while the step finishes raises KeyboardInterrupt at once
-    (for a user who does not want to wait); the run is still recorded.
-    """
-    def handler(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if stop.signal_name is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.request(name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, resume: bool = False) -> None:
+def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: bool = False,
+          restore_optimizers: bool = True) -> None:
     """``model.fit`` (or the custom loop) with trainctl's callbacks; record how it ended.
 
     Args:
         cfg: the config.
         prep: model and data; ``prep.initial_epoch`` is where training starts.
         run: the run folder.
+        stop: the SignalStop the signal handlers report to.
         resume: restore the run's saved state first (``trainctl resume``).
+        restore_optimizers: with ``resume``, the optimizers' state too.
+
+    Raises:
+        RunFailed: training crashed or diverged (status failed, exit 1).
+        Interrupted / KeyboardInterrupt: a signal; :func:`run_to_end` records it.
     """
     from trainctl.run.assemble import run_callbacks
-    from trainctl.run.callbacks import SignalStop
+    from trainctl.run.callbacks import Diverged
 
-    stop = SignalStop()
     try:
-        callbacks, guard = run_callbacks(cfg, run, prep, stop=stop, resume=resume)
+        callbacks, _guard = run_callbacks(cfg, run, prep, stop=stop, resume=resume,
+                                          restore_optimizers=restore_optimizers)
     except ConfigError as exc:  # e.g. a callback's constructor refused its arguments
         finish(run, "failed", str(exc))
         raise
     plan = prep.plan
-    checkpoints = run.file("checkpoints")
     started = time.perf_counter()
     try:
-        with stop_on_signals(stop):
+        with stop.deferred():
             fit_fn = prep.model.fit
             if cfg.experiment.fit.loop == "custom":
                 from trainctl.run.loop import CustomLoop
@@ -183,28 +167,51 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, resume: bool = Fals
                              validation_freq=cfg.experiment.fit.validation_freq,
                              callbacks=callbacks,  # class weights are in the data
                              shuffle=False, verbose=0)  # the data stream is ordered already
-    except (KeyboardInterrupt, Interrupted) as exc:
-        exc = exc if isinstance(exc, Interrupted) else \
-            Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
-        finish(run, "interrupted", str(exc))
-        raise Interrupted(f"{exc}; the run stopped cleanly: continue it with "
-                          f"`trainctl resume {run.path}`", exc.exit_code) from None
+        if stop.signal_name is not None:  # it came after the last step (on_train_end, ...)
+            raise stop.interrupted()
+    except (KeyboardInterrupt, Interrupted):
+        raise
+    except Diverged as exc:
+        diverged(run, exc)
     except Exception as exc:
         write_quietly(run.file("error.txt"), traceback.format_exc())
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
         raise RunFailed(f"training failed: {type(exc).__name__}: {exc}\n"
                         f"  traceback: {run.file('error.txt')}") from None
-    if guard.diverged_at is not None:
-        epoch, step = guard.diverged_at
-        reason = f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}"
-        finish(run, "failed", reason)
-        raise RunFailed(f"{reason}; the last good checkpoint is in {checkpoints}")
     # model.fit's wall time, for benchmarks/ (run.json only: history stays timing-free)
     run.update_run(fit_seconds=round(time.perf_counter() - started, 3))
     done = prep.initial_epoch + (len(history.epoch) if history is not None else 0)
     if done < plan.epochs:  # a callback (EarlyStopping, ...) set stop_training
         print(f"stopped early after epoch {done} of {plan.epochs}", flush=True)
         run.update_run(stopped_early_after_epoch=done)
+
+
+def diverged(run: RunDir, exc: Any) -> None:
+    """Record a NaN/inf loss (status failed, epoch and step) and raise RunFailed."""
+    finish(run, "failed", str(exc))
+    run.update_run(diverged_at={"epoch": exc.epoch + 1, "step": exc.step + 1})
+    last = run.file("checkpoints") / "last.keras"
+    where = (f"the last good checkpoint is {last}" if last.is_file() else
+             f"no epoch finished; the starting state is in {run.file('checkpoints')}/resume")
+    raise RunFailed(f"{exc}; {where}") from None
+
+
+def run_to_end(cfg: LoadedConfig, prep: Prepared, run: RunDir, stop: Any, *,
+               resume: bool = False, restore_optimizers: bool = True) -> None:
+    """Train, save and evaluate; a signal at any point marks the run interrupted.
+
+    Raises:
+        Interrupted: exit 130 (SIGINT) or 143 (SIGTERM), with how to resume.
+    """
+    try:
+        train(cfg, prep, run, stop=stop, resume=resume, restore_optimizers=restore_optimizers)
+        complete(prep, run)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        if not isinstance(exc, Interrupted):
+            exc = Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
+        finish(run, "interrupted", str(exc))
+        raise Interrupted(f"{exc}; the run stopped cleanly: continue it with "
+                          f"`trainctl resume {run.path}`", exc.exit_code) from None
 
 
 def write_quietly(path: Path, text: str) -> None:
@@ -263,12 +270,13 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
     """
     import_tensorflow(verbose)  # first: anything below may import Keras
     seed = seed if seed is not None else draw_seed(cfg.experiment.seed)
-    prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
-    run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
-    print(f"run: {run.path}", flush=True)
-    with hold(run.path):
-        train(cfg, prep, run)
-        complete(prep, run)
+    stop = new_stop()
+    with stop_on_signals(stop):  # before the folder exists: no folder is left behind
+        prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
+        run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
+        print(f"run: {run.path}", flush=True)
+        with hold(run.path):
+            run_to_end(cfg, prep, run, stop)
     return run
 
 
@@ -281,6 +289,8 @@ def complete(prep: Prepared, run: RunDir) -> None:
         metrics = evaluate_test(prep)
         if metrics is not None:
             run.write_json("metrics.json", metrics)
+    except Interrupted:
+        raise
     except Exception as exc:  # e.g. a full disk: the run must not stay "running"
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
         raise RunFailed(f"saving or evaluating the trained model failed: "

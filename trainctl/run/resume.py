@@ -81,14 +81,16 @@ def check_changes(stored: LoadedConfig, cfg: LoadedConfig, *, force: bool) -> li
     return [r[0] for r in rows]
 
 
-def check_plugins(recorded: dict[str, str], now_hashes: dict[str, str], *, force: bool) -> None:
-    """Refuse a plug-in module whose source changed since the run started, unless ``force``."""
+def check_plugins(recorded: dict[str, str], now_hashes: dict[str, str], *, force: bool) -> bool:
+    """Refuse a plug-in module whose source changed since the run started, unless ``force``;
+    return whether one changed."""
     changed = sorted(m for m in recorded.keys() | now_hashes.keys()
                      if recorded.get(m) != now_hashes.get(m))
     if changed and not force:
         raise UsageError("plug-in modules changed since the run started: "
                          f"{', '.join(changed)}\n  hint: the saved weights and state may not "
                          "fit the new code; pass --force to resume anyway")
+    return bool(changed)
 
 
 def cut_history(run: RunDir, epochs_done: int) -> None:
@@ -120,10 +122,9 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
         UsageError: not a run, another process trains it, or a refused change.
     """
     from trainctl.plugins import module_hashes
-    from trainctl.run.fit import complete, draw_seed, prepare, train
-    from trainctl.run.plan import Plan, make_plan
+    from trainctl.run.fit import draw_seed, prepare, run_to_end
+    from trainctl.run.interrupt import new_stop, stop_on_signals
     from trainctl.run.runtime import import_tensorflow
-    from trainctl.run.state import saved_epochs
 
     run = RunDir.open(path)
     info = run.read_json("run.json")
@@ -136,28 +137,79 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
         cfg = load_config(run.file("config.yaml"), overrides, base_dir=base_dir) \
             if overrides else stored
         changed = check_changes(stored, cfg, force=force)
-        plan = Plan(**info["plan"]) if info.get("plan") else \
-            make_plan(cfg, smoke=bool(info.get("smoke")))
-        if "fit.epochs" in changed:
-            plan = Plan(**{**vars(plan), "epochs": cfg.experiment.fit.epochs})
-        try:
-            done = saved_epochs(run.path)
-        except ValueError as exc:
-            raise UsageError(f"cannot resume: {exc}") from None
+        done = finished_epochs(run, force=force)
+        plan = resume_plan(info, cfg, changed, done)
         import_tensorflow(verbose)
-        prep = prepare(cfg, smoke=plan.smoke, seed=info.get("seed", draw_seed(None)), plan=plan,
-                       initial_epoch=done or 0, verbose=verbose)
-        check_plugins(info.get("plugins") or {}, module_hashes(prep.plugins), force=force)
-        if done is not None:
-            try_restore(run, prep.model)
-        start_attempt(run, cfg, plan, done or 0, overrides=overrides, forced=force and changed)
-        print(f"run: {run.path}\nresuming at epoch {(done or 0) + 1} of {plan.epochs}", flush=True)
-        train(cfg, prep, run, resume=done is not None)
-        complete(prep, run)
+        stop = new_stop()
+        with stop_on_signals(stop):
+            prep = prepare(cfg, smoke=plan.smoke, seed=info.get("seed", draw_seed(None)),
+                           plan=plan, initial_epoch=done or 0, verbose=verbose)
+            hashes = module_hashes(prep.plugins)
+            plugins_changed = check_plugins(info.get("plugins") or {}, hashes, force=force)
+            # a changed optimizer (--force) starts afresh: its old state would overwrite it
+            fresh_optimizer = any(k.startswith("compile.optimizer") for k in changed)
+            if done is not None:
+                try_restore(run, prep.model, restore_optimizers=not fresh_optimizer)
+            start_attempt(run, cfg, plan, done or 0, overrides=overrides,
+                          forced=bool(force and (changed or plugins_changed)),
+                          plugins=hashes if plugins_changed else None)
+            print(f"run: {run.path}", flush=True)
+            print(f"resuming at epoch {(done or 0) + 1} of {plan.epochs}"
+                  if (done or 0) < plan.epochs else
+                  f"all {plan.epochs} epochs are done; saving the model and evaluating",
+                  flush=True)
+            run_to_end(cfg, prep, run, stop, resume=done is not None,
+                       restore_optimizers=not fresh_optimizer)
     return run
 
 
-def try_restore(run: RunDir, model: Any) -> None:
+def finished_epochs(run: RunDir, *, force: bool) -> int | None:
+    """The epochs in the run's saved state; None when there is none to continue from.
+
+    Raises:
+        UsageError: the state is unreadable, or missing while history.json holds
+            finished epochs (resuming would start again and drop them) without ``force``.
+    """
+    from trainctl.run.state import saved_epochs, state_dir
+
+    try:
+        done = saved_epochs(run.path)
+    except ValueError as exc:
+        raise UsageError(f"cannot resume: {exc}") from None
+    if done is None and not force and run.file("history.json").is_file():
+        rows = max((len(v) for v in run.read_json("history.json").values()), default=0)
+        if rows:
+            raise UsageError(f"{state_dir(run.path)} is missing, but history.json holds {rows} "
+                             "finished epoch(s): resuming would start again from epoch 1 and "
+                             "drop them\n  hint: pass --force to start the run over in its "
+                             "folder, or start a new run with trainctl fit")
+    return done
+
+
+def resume_plan(info: dict, cfg: LoadedConfig, changed: list[str], done: int | None) -> Any:
+    """The sizes to continue with: the run's own, with the changes the resume makes.
+
+    Raising ``fit.epochs`` only changes the epochs; other forced changes (batch size,
+    steps) recompute the plan from the new config, as ``fit`` would.
+
+    Raises:
+        UsageError: fewer epochs than the run has finished already.
+    """
+    from trainctl.run.plan import Plan, make_plan
+
+    smoke = bool(info.get("smoke"))
+    plan = Plan(**info["plan"]) if info.get("plan") else make_plan(cfg, smoke=smoke)
+    if any(k.startswith(("fit.", "evaluate.")) and k != "fit.epochs" for k in changed):
+        plan = Plan(**{**vars(make_plan(cfg, smoke=smoke)), "epochs": plan.epochs})
+    if "fit.epochs" in changed:
+        plan = Plan(**{**vars(plan), "epochs": cfg.experiment.fit.epochs})
+    if done is not None and plan.epochs < done:
+        raise UsageError(f"the run has finished {done} epochs already; fit.epochs "
+                         f"{plan.epochs} would undo them\n  hint: give fit.epochs >= {done}")
+    return plan
+
+
+def try_restore(run: RunDir, model: Any, *, restore_optimizers: bool = True) -> None:
     """Restore the saved state once before the attempt is recorded, so a damaged or
     mismatched state is a clear error (exit 2) and the run stays as it was.
 
@@ -167,7 +219,7 @@ def try_restore(run: RunDir, model: Any) -> None:
     from trainctl.run.state import load_state, state_dir
 
     try:
-        load_state(run.path, model, [])
+        load_state(run.path, model, [], restore_optimizers=restore_optimizers)
     except Exception as exc:  # truncated h5/npz, wrong shapes, unreadable JSON, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UsageError(f"{state_dir(run.path)}: cannot restore the saved state: "
@@ -177,9 +229,10 @@ def try_restore(run: RunDir, model: Any) -> None:
 
 
 def start_attempt(run: RunDir, cfg: LoadedConfig, plan: Any, epochs_done: int, *,
-                  overrides: tuple[str, ...], forced: Any) -> None:
+                  overrides: tuple[str, ...], forced: bool,
+                  plugins: dict[str, str] | None = None) -> None:
     """Record the attempt in run.json, cut the history to the saved epochs, store the
-    config when ``--set`` changed it."""
+    config when ``--set`` changed it and the plug-ins' new hashes when they changed."""
     from dataclasses import asdict
 
     from trainctl.run.start import attempt
@@ -191,5 +244,6 @@ def start_attempt(run: RunDir, cfg: LoadedConfig, plan: Any, epochs_done: int, *
     entry = attempt("resume", now(), from_epoch=epochs_done, overrides=list(overrides))
     if forced:
         entry["forced"] = True
+    extra = {"plugins": plugins} if plugins is not None else {}
     run.update_run(status="running", exit_reason=None, end=None, plan=asdict(plan),
-                   attempts=[*info.get("attempts", []), entry])
+                   attempts=[*info.get("attempts", []), entry], **extra)

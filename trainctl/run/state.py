@@ -2,7 +2,7 @@
 
 What a resumed run needs to carry on as if it had never stopped (SPEC §6):
 
-- ``model.weights.h5``: every model variable, the random seed generators' state too;
+- ``model.npz``: every model variable, the random seed generators' state too;
 - ``optimizers.npz``: the variables of ``model.optimizer`` and of any other optimizer
   the model holds (a GAN's ``d_optimizer``/``g_optimizer``), their iteration counter
   and learning rate included, so a schedule continues where it was;
@@ -146,7 +146,11 @@ def save_state(run_path: Path, model: Any, callbacks: list, *, epochs_done: int)
     tmp = target.with_name(f".{STATE_DIR}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_weights(tmp / "model.weights.h5")
+    build_optimizers(model)  # before the first step (epoch 0) fit has not built them yet
+    # model.variables: weights and seed-generator state, never the optimizer's (which
+    # Keras's save_weights would include, and load_weights restore over a new optimizer)
+    np.savez(tmp / "model.npz", **{f"{i}": np.asarray(v.numpy())
+                                   for i, v in enumerate(model.variables)})
     np.savez(tmp / "optimizers.npz", **{
         f"{i}/{j}": np.asarray(v.numpy()) for i, opt in enumerate(optimizers(model))
         for j, v in enumerate(opt.variables)})
@@ -189,28 +193,50 @@ def saved_epochs(run_path: Path) -> int | None:
             from None
 
 
-def load_state(run_path: Path, model: Any, callbacks: list) -> int:
+def _assign(variables: list, saved: Any, prefix: str, what: str) -> None:
+    """Assign ``saved[prefix + index]`` to each variable, checking count and shapes."""
+    if len([k for k in saved.files if k.startswith(prefix)]) != len(variables) and prefix == "":
+        raise ValueError(f"the saved state has {len(saved.files)} {what} variables, the model "
+                         f"has {len(variables)}")
+    for j, var in enumerate(variables):
+        value = saved[f"{prefix}{j}"]
+        if tuple(value.shape) != tuple(var.shape):
+            raise ValueError(f"{what} variable {var.path}: saved shape {value.shape}, "
+                             f"the model's is {tuple(var.shape)}")
+        var.assign(value)
+
+
+def build_optimizers(model: Any) -> None:
+    """Create every optimizer's variables now (fit does it at the first step)."""
+    for opt in optimizers(model):
+        if not opt.built:
+            opt.build(model.trainable_variables)
+
+
+def load_state(run_path: Path, model: Any, callbacks: list, *,
+               restore_optimizers: bool = True) -> int:
     """Restore weights, optimizers, callback and RNG state; return the finished epochs.
 
     Call after the callbacks' ``on_train_begin`` (Keras's callbacks reset there).
+
+    Args:
+        run_path: the run folder.
+        model: the model, built and compiled as when the state was saved.
+        callbacks: the run's callbacks, in the order they were saved.
+        restore_optimizers: also restore the optimizers' variables (False: they start afresh,
+            for a resume that changed the optimizer).
 
     Raises:
         ValueError: the state does not fit this model (another config, a changed plug-in).
     """
     source = state_dir(run_path)
     info = json.loads((source / "state.json").read_text(encoding="utf-8"))
-    for opt in optimizers(model):
-        if not opt.built:  # fit builds it at the first step, after on_train_begin
-            opt.build(model.trainable_variables)
-    model.load_weights(source / "model.weights.h5")
+    build_optimizers(model)
+    with np.load(source / "model.npz") as saved:
+        _assign(model.variables, saved, "", "model")
     with np.load(source / "optimizers.npz") as saved:
-        for i, opt in enumerate(optimizers(model)):
-            for j, var in enumerate(opt.variables):
-                value = saved[f"{i}/{j}"]
-                if tuple(value.shape) != tuple(var.shape):
-                    raise ValueError(f"optimizer variable {var.path}: saved shape {value.shape}, "
-                                     f"model has {tuple(var.shape)}")
-                var.assign(value)
+        for i, opt in enumerate(optimizers(model) if restore_optimizers else []):
+            _assign(opt.variables, saved, f"{i}/", "optimizer")
     with np.load(source / "arrays.npz") as arrays:
         for i, callback in enumerate(callbacks):
             scalars = info["callbacks"].get(f"{i}:{type(callback).__name__}")
