@@ -288,3 +288,10 @@ def test_forced_changes_are_applied_not_just_recorded(uninterrupted, mnist, tmp_
     assert info(run)["plan"]["batch_size"] == 128 and info(run)["plan"]["epochs"] == 4
     assert info(run)["attempts"][-1]["forced"] is True
     assert "batch_size: 128" in (run / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("verb", ["resume", "reproduce", "evaluate"])
+def test_a_missing_run_folder_says_so(tmp_path, verb):
+    result = CliRunner().invoke(cli, [verb, str(tmp_path / "nope")])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'nope'}: no such run folder" in result.output

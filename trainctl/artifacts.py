@@ -207,6 +207,9 @@ class RunDir:
     def open(cls, path: Path) -> "RunDir":
         """An existing run folder; a missing one or one without run.json is a UsageError."""
         path = Path(path)
+        if not path.exists():
+            raise UsageError(f"{path}: no such run folder; pass a folder that 'trainctl fit' "
+                             "printed")
         if not (path / "run.json").is_file():
             raise UsageError(f"{path}: not a trainctl run directory (no run.json); "
                              "pass a folder that 'trainctl fit' printed")

@@ -80,8 +80,10 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
     original = RunDir.open(path)
     info = original.read_json("run.json")
     if info.get("status") != "completed":
+        status = info.get("status")
+        then = "; `trainctl resume` continues it" if status in ("interrupted", "running") else ""
         raise UsageError(f"{original.path}: only a completed run can be reproduced (its status "
-                         f"is {info.get('status')!r}); `trainctl resume` continues it")
+                         f"is {status!r}){then}")
     base_dir = Path(info["config_path"]).parent if info.get("config_path") else original.path
     cfg = load_config(original.file("config.yaml"), base_dir=base_dir)
     plan = Plan(**info["plan"]) if info.get("plan") else None
