@@ -254,3 +254,11 @@ def test_config_name_with_a_newline_is_refused_with_its_key(write_config, tmp_pa
     cfg = synth_config(write_config, '"abc\\n"')
     output = assert_refused(fit(cfg, tmp_path), tmp_path / "runs")
     assert re.search(rf"{re.escape(str(cfg))}:1:\d+: name:", output), output
+
+
+def test_fit_with_a_device_tensorflow_cannot_parse(write_config, tmp_path):
+    cfg = synth_config(write_config)
+    result = fit(cfg, tmp_path, "--set",
+                 "runtime.distribution={strategy: one_device, device: garbage}")
+    assert_refused(result, tmp_path / "runs", "runtime.distribution.device",
+                   "TensorFlow cannot set up this distribution", "/cpu:0")

@@ -184,3 +184,123 @@ def test_set_errors(write_config):
 def test_run_name_cannot_escape(write_config):
     with pytest.raises(ConfigError, match="becomes part of a folder name"):
         load_config(write_config(BASE.replace("name: t", "name: ../../etc")))
+
+
+# -- regressions found by tests/test_fuzz.py ---------------------------------------------
+@pytest.mark.parametrize("text, where, words", [
+    ("a: 1\nb: x\x1by\n", "f.yaml:2:5", "YAML does not allow the character '\\x1b' (U+001B)"),
+    ("a: \x00\n", "f.yaml:1:4", "U+0000"),
+])
+def test_control_character_is_a_config_error(text, where, words):
+    # PyYAML checks the characters while the loader is made: a ReaderError traceback
+    with pytest.raises(ConfigError) as exc:
+        parse_yaml(text, "f.yaml")
+    assert str(exc.value).startswith(f"{where}: ")
+    assert words in str(exc.value)
+    assert "\x00" not in str(exc.value) and "\x1b" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value, tag", [
+    ("!!int abc", "!!int"), ("!!float abc", "!!float"), ("!!bool maybe", "!!bool"),
+    ("!!timestamp yesterday", "!!timestamp"), ("!!timestamp 2001-13-45", "!!timestamp"),
+    ("!!binary 3", "!!binary"), ("9" * 5000, "!!int"),  # more digits than int() converts
+])
+def test_bad_value_for_a_yaml_tag(value, tag):
+    # PyYAML's constructors raised ValueError / KeyError / AttributeError (tracebacks)
+    with pytest.raises(ConfigError) as exc:
+        parse_yaml(f"seed: {value}\n", "f.yaml")
+    assert str(exc.value).startswith(f"f.yaml:1:7: seed: cannot read ")
+    assert f"as {tag} (" in str(exc.value)
+
+
+@pytest.mark.parametrize("text", ["x: &a [*a]\n", "x: &a {b: *a}\n", "x: &a\n  - *a\n"])
+def test_alias_inside_its_own_anchor(text):
+    # was a RecursionError traceback
+    with pytest.raises(ConfigError, match="refers to a value that contains it"):
+        parse_yaml(text, "f.yaml")
+
+
+def test_billion_laughs_stops_quickly():
+    # nested aliases expanding to 9**9 values: the loader hung, eating memory
+    import time
+
+    text = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'lol'}]\n"
+                   for i in range(10))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+        parse_yaml(text, "f.yaml")
+    assert time.monotonic() - start < 5
+
+
+def test_plain_aliases_and_merge_keys_still_work():
+    # (a key given after a merge key overrides the merged one: it was a "duplicate key")
+    data, _ = parse_yaml("base: &b {epochs: 1, batch_size: 8}\nfit: {<<: *b, epochs: 3}\n"
+                         "x: &x [1, 2]\ny: [*x, *x]\n", "f.yaml")
+    assert data["fit"] == {"epochs": 3, "batch_size": 8}
+    assert data["y"] == [[1, 2], [1, 2]]
+    with pytest.raises(ConfigError, match="duplicate key 'epochs'"):
+        parse_yaml("base: &b {epochs: 1}\nfit: {<<: *b, epochs: 3, epochs: 4}\n", "f.yaml")
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 5000, "a: " + "{b: " * 200 + "1",
+                                  "- " * 500 + "x"])
+def test_deep_nesting_is_a_config_error(text):
+    # PyYAML's composer recursed once per level: a RecursionError traceback
+    with pytest.raises(ConfigError, match="nested more than 64 levels deep") as exc:
+        parse_yaml(text, "f.yaml")
+    assert str(exc.value).startswith("f.yaml:1:")
+
+
+def test_aliases_of_aliases_cannot_nest_too_deep():
+    # each alias nests one level more: was a RecursionError in the builder
+    text = "c0: &c0 [1]\n" + "".join(f"c{i}: &c{i} [*c{i - 1}]\n" for i in range(1, 400))
+    with pytest.raises(ConfigError, match="nested more than 64 levels deep"):
+        parse_yaml(text, "f.yaml")
+
+
+def test_bad_characters_in_set_value(write_config):
+    path = write_config(BASE)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["name=a\x00b"])
+    assert str(exc.value).startswith("--set name=a\\x00b:1:")
+    with pytest.raises(ConfigError, match="nested more than 64"):
+        load_config(path, ["fit.epochs=" + "[" * 5000])
+
+
+@pytest.mark.parametrize("value", ["\\0", "''", "' '"])
+def test_extends_that_is_not_a_path(write_config, value):
+    # a NUL byte in the path: ValueError traceback from the file system call
+    path = write_config(f'extends: "{value}"\n' if value == "\\0" else f"extends: {value}\n")
+    with pytest.raises(ConfigError, match="expected a path to a YAML file") as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path}:1:10: extends: ")
+
+
+def test_odd_keys_keep_their_line(write_config):
+    # a key holding '.', '[' or nothing made the dotted key unparseable: no line:col
+    path = write_config(BASE.replace("  batch_size: 16", '  batch_size: 16\n  "a.b[": 1\n  "": 2'))
+    with pytest.raises(ConfigErrors) as exc:
+        load_config(path)
+    lines = str(exc.value).splitlines()
+    assert lines[0].startswith(f"{path}:16:3: fit.a.b[: unknown key 'a.b['")
+    assert lines[1].startswith(f"{path}:17:3: fit.: unknown key ''")
+
+
+def test_set_display_is_one_short_line(write_config):
+    path = write_config(BASE)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["fit.epochs=- 1\n- 2"])
+    text = str(exc.value)
+    assert "\n" not in text
+    assert text.startswith("--set fit.epochs=- 1\\n- 2: fit.epochs: expected an integer")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["seed=" + "9" * 200])
+    assert str(exc.value).startswith("--set seed=" + "9" * 72 + "...: seed: ")
+
+
+def test_key_created_by_set_points_at_the_option(write_config):
+    # the unknown key was reported at the file's first line, not at the --set option
+    path = write_config(BASE)
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, ["comzile.loss=mse"])
+    assert str(exc.value).startswith("--set comzile.loss=mse: comzile: unknown key 'comzile'")

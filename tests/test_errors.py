@@ -114,3 +114,37 @@ def test_label_out_of_range_names_label_and_layer(write_config, tmp_path):
     assert result.exit_code == 2, result.output
     assert "7" in result.output and "out" in result.output and "3" in result.output
     assert "Traceback" not in result.output
+
+
+def test_odd_characters_in_keys_stay_on_one_line(write_config):
+    # found by tests/test_fuzz.py: a key holding a newline split the error in two lines,
+    # the second without a location (or a forged one)
+    path = write_config(GOOD.replace("fit: {", 'fit: {"x\\nerror: forged:1:1": 1, '))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith(f"error: {path}:14:")
+    assert "fit.x\\nerror: forged:1:1: unknown key" in result.output
+
+
+def test_unknown_input_dtype_fails_in_validate(write_config):
+    # found by tests/test_fuzz.py: validate said ok, `validate --build` and `fit` crashed
+    # with "ValueError: Invalid dtype: garbage" from keras.Input
+    path = write_config(GOOD.replace("{x: {shape: [6]}}", "{x: {shape: [6], dtype: flaot32}}"))
+    result = CliRunner().invoke(cli, ["validate", "--build", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"{path}:6:" in result.output
+    assert "model.inputs.x.dtype: unknown dtype 'flaot32' (did you mean 'float32'?)" \
+        in result.output
+
+
+def test_device_tensorflow_cannot_parse(write_config):
+    # found by tests/test_fuzz.py: "ValueError: Unknown attribute 'garbage' is encountered
+    # while parsing the device spec" traceback, exit 1, from `validate --build`
+    path = write_config(GOOD + "runtime: {distribution: {strategy: one_device, device: garbage}}\n")
+    result = CliRunner().invoke(cli, ["validate", "--build", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert f"{path}:15:56: runtime.distribution.device: TensorFlow cannot set up this " \
+        "distribution: ValueError: Unknown attribute 'garbage'" in result.output

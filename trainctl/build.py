@@ -45,12 +45,22 @@ def _shapes(value: Any) -> Any:
     return tuple(value.shape)
 
 
-def make_inputs(specs: dict, suffix: str = "") -> dict[str, Any]:
-    """One ``keras.Input`` per entry of an ``inputs:`` mapping, named after its key."""
+def make_inputs(specs: dict, suffix: str = "", *, key: str = "model.inputs",
+                locate: Locate | None = None) -> dict[str, Any]:
+    """One ``keras.Input`` per entry of an ``inputs:`` mapping (at ``key``), named after its key."""
     import keras
 
-    return {name: keras.Input(shape=tuple(spec.shape), dtype=spec.dtype, name=name + suffix)
-            for name, spec in specs.items()}
+    inputs = {}
+    for name, spec in specs.items():
+        try:
+            inputs[name] = keras.Input(shape=tuple(spec.shape), dtype=spec.dtype,
+                                       name=name + suffix)
+        except (TypeError, ValueError) as exc:  # `validate` checks the dtype; Keras has the
+            at = f"{key}.{name}"                # last word on a shape or a name
+            raise ConfigError(f"keras.Input rejected shape {list(spec.shape)} and dtype "
+                              f"{spec.dtype!r}: {type(exc).__name__}: {_first_lines(exc)}",
+                              key=at, where=locate(at) if locate else None) from None
+    return inputs
 
 
 def build_layer(spec: LayerSpec, key: str, locate: Locate, *, float32: bool) -> Any:
@@ -115,7 +125,8 @@ def build_submodel(exp: Experiment, use: LayerSpec, key: str, locate: Locate, *,
     sub = exp.model.submodels[use.type]
     # unique input names per instance: two instances may sit in one outer model
     suffix = f"_{use.name}" if use.name else ""
-    inputs = make_inputs(sub.inputs, suffix)
+    inputs = make_inputs(sub.inputs, suffix, key=f"model.submodels.{use.type}.inputs",
+                         locate=locate)
     outs = build_graph(exp, sub.layers, inputs, graph_output_names(sub.layers, sub.outputs),
                        f"model.submodels.{use.type}", locate, float32_outputs=float32)
     return keras.Model(inputs=_single(list(inputs.values()), inputs), outputs=_single(outs),
@@ -134,7 +145,7 @@ def build_model(exp: Experiment, locate: Locate) -> Any:
     import keras
 
     cls = resolve_model_class(exp, locate) if exp.model.type else None
-    inputs = make_inputs(exp.model.inputs)
+    inputs = make_inputs(exp.model.inputs, locate=locate)
     names = output_names(exp)
     float32 = exp.runtime.precision != "float32"
     if cls is not None and not exp.model.layers:  # subclassed: type(**args), called once
@@ -236,7 +247,7 @@ def attach_io(model: Any, exp: Experiment, locate: Locate,
     """
     if getattr(model, "outputs", None) is not None and hasattr(model, "inputs"):
         return model
-    inputs = inputs if inputs is not None else make_inputs(exp.model.inputs)
+    inputs = inputs if inputs is not None else make_inputs(exp.model.inputs, locate=locate)
     feed = _single(list(inputs.values()), inputs)
     try:
         out = model(feed)

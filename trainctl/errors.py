@@ -79,15 +79,17 @@ class ConfigError(TrainctlError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        # One error, one line: a key or value from the config may hold a newline or a
+        # control character, which would otherwise break (or forge) the output's lines.
         parts = []
         if self.where is not None:
-            parts.append(str(self.where))
+            parts.append(printable(str(self.where)))
         if self.key:
-            parts.append(self.key)
-        parts.append(self.message)
+            parts.append(printable(self.key))
+        parts.append(printable(self.message))
         text = ": ".join(parts)
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {printable(self.hint)}"
         return text
 
 
@@ -135,6 +137,22 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     if len(quoted) == 1:
         return f" (did you mean {quoted[0]}?)"
     return f" (did you mean {', '.join(quoted[:-1])} or {quoted[-1]}?)"
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` on one line: characters that are not printable (newlines, tabs, control
+    characters, U+2028) escaped as in a Python string; cut to ``limit`` characters.
+
+    Example:
+        >>> printable("a\\nb\\x00")
+        'a\\\\nb\\\\x00'
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return text
 
 
 def describe(value: object) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trainctl.config.load import read_yaml
-from trainctl.config.source import Key, SourceMap
+from trainctl.config.source import Key, SourceMap, format_key
 from trainctl.errors import ConfigError, describe
 
 
@@ -36,10 +36,12 @@ def _extends_list(data: dict, where: SourceMap) -> list[str]:
         return []
     items = value if isinstance(value, list) else [value]
     for i, item in enumerate(items):
-        if not isinstance(item, str):
+        if not isinstance(item, str) or not item.strip() or "\x00" in item:
             key: Key = ("extends", i) if isinstance(value, list) else ("extends",)
             raise ConfigError(f"expected a path to a YAML file; received {describe(item)}",
-                              key="extends", where=where.locate(key))
+                              key=format_key(key), where=where.locate(key),
+                              hint="e.g. extends: _base/mnist_mlp.yaml (relative to this "
+                                   "config's folder)")
     return items
 
 
@@ -59,13 +61,18 @@ def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, 
     for i, rel in enumerate(_extends_list(data, where)):
         base_path = (path.parent / rel)
         key: Key = ("extends", i) if isinstance(data["extends"], list) else ("extends",)
-        if base_path.resolve() in chain:
+        try:
+            resolved_base, is_file = base_path.resolve(), base_path.is_file()
+        except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+            raise ConfigError(f"cannot use {rel!r} as a base config: {exc}",
+                              key=format_key(key), where=where.locate(key)) from None
+        if resolved_base in chain:
             raise ConfigError(f"extends cycle: {' -> '.join(str(p) for p in chain)} -> "
-                              f"{base_path}", key="extends", where=where.locate(key))
-        if not base_path.is_file():
+                              f"{base_path}", key=format_key(key), where=where.locate(key))
+        if not is_file:
             raise ConfigError(f"base config not found: {base_path} (paths in extends are "
                               f"relative to the config's folder, {path.parent.resolve()})",
-                              key="extends", where=where.locate(key))
+                              key=format_key(key), where=where.locate(key))
         base, base_where = load_with_extends(base_path, chain)
         merged = deep_merge(merged, base)
         merged_where = merged_where.merged_under(base_where)

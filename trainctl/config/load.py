@@ -3,7 +3,11 @@
 PyYAML's ``SafeLoader`` composes the node tree (so every value has a line and
 column) and constructs scalars; nothing else is ever constructed, so a tag
 such as ``!!python/object`` is refused. Duplicate keys, which ``safe_load``
-silently lets the last one win, are errors here.
+silently lets the last one win, are errors here. No input can hang the loader or
+exhaust the stack: nesting deeper than :data:`MAX_DEPTH`, an alias inside its own
+anchor and a document whose aliases expand to more than :data:`MAX_VALUES` values
+are errors too, as are characters YAML forbids and values a tag cannot read
+(``!!int abc``), each with its line and column.
 
 Example:
     >>> data, where = read_yaml("configs/mnist.yaml")
@@ -19,10 +23,37 @@ from typing import Any
 import yaml
 
 from trainctl.config.source import Key, SourceMap, format_key
-from trainctl.errors import ConfigError, Location
+from trainctl.errors import ConfigError, Location, printable
 
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+#: Deeper than this is not a config (ours nest about 6 levels); PyYAML's composer and
+#: everything after it recurse once per level, so the limit also keeps them in bounds.
+MAX_DEPTH = 64
+#: More values than this after aliases are expanded: a "billion laughs" document.
+MAX_VALUES = 100_000
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses nesting deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, text: str, display: str):
+        self.display = display
+        self.depth = 0
+        super().__init__(text)
+
+    def compose_node(self, parent, index):  # noqa: D102 (PyYAML's hook)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"the YAML is nested more than {MAX_DEPTH} levels deep",
+                    where=Location(self.display, mark.line + 1, mark.column + 1),
+                    hint="a config nests a few levels; check the brackets on this line")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _location(display: str, node: yaml.Node) -> Location:
@@ -30,31 +61,85 @@ def _location(display: str, node: yaml.Node) -> Location:
     return Location(display, mark.line + 1, mark.column + 1)
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: Key,
-               display: str, where: SourceMap) -> Any:
-    """Build plain Python data from ``node``, recording each value's position."""
-    where.set(path, _location(display, node))
-    if not isinstance(node, yaml.ScalarNode) and node.tag not in _PLAIN_TAGS:
-        _refuse_tag(node, path, display)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # YAML merge keys (<<) as safe_load does
+class _Builder:
+    """Builds plain data from a node tree, with a position for every value.
+
+    Aliases are expanded (as ``safe_load`` does), but an alias inside its own anchor
+    (``&a [*a]``) is an error, and so is a document that expands to more than
+    :data:`MAX_VALUES` values (the "billion laughs" of nested aliases).
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, display: str, where: SourceMap):
+        self.loader = loader
+        self.display = display
+        self.where = where
+        self.count = 0
+        self.open: set[int] = set()  # ids of the collection nodes being built
+        self.own: dict[int, set[int]] = {}  # mapping node id -> ids of its own key nodes
+
+    def build(self, node: yaml.Node, path: Key) -> Any:
+        display, where = self.display, self.where
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise ConfigError(
+                f"the YAML expands to more than {MAX_VALUES:,} values (aliases repeating "
+                "large anchors?); a config has a few hundred",
+                key=format_key(path) or None, where=_location(display, node),
+                hint="write the values out, or use fewer aliases (*name)")
+        if len(path) > MAX_DEPTH:  # aliases of aliases nest deeper than the text does
+            raise ConfigError(
+                f"the YAML is nested more than {MAX_DEPTH} levels deep (with its aliases "
+                "expanded)", key=format_key(path[:4]) + "...",
+                where=_location(display, node),
+                hint="a config nests a few levels; check the aliases (*name) used here")
+        where.set(path, _location(display, node))
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(self.loader, node, path, display)
+        if node.tag not in _PLAIN_TAGS:
+            _refuse_tag(node, path, display)
+        if id(node) in self.open:
+            raise ConfigError(
+                "this YAML alias refers to a value that contains it (an endless cycle)",
+                key=format_key(path) or None, where=_location(display, node),
+                hint="an alias (*name) can only repeat a value defined before it, not one "
+                     "it is part of")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: Key) -> dict:
+        display, where = self.display, self.where
+        # The mapping's own keys, before merge keys (<<) bring in others: a key merged in
+        # may be given again (the mapping's own value wins, as with safe_load); an own
+        # key given twice is an error. Kept per node: flattening changes node.value.
+        own = self.own.setdefault(id(node), {
+            id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"})
+        self.loader.flatten_mapping(node)  # YAML merge keys (<<) as safe_load does
         out: dict[Any, Any] = {}
+        seen: set = set()
         for key_node, value_node in node.value:
-            key = _scalar(loader, key_node, path, display)
+            key = _scalar(self.loader, key_node, path, display)
             child = path + (key,)
-            if key in out:
+            duplicate = False
+            if id(key_node) in own:
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable: PyYAML builds none from a scalar, but
+                    pass  # be safe rather than crash
+            if duplicate:
                 raise ConfigError(
                     f"duplicate key {key!r}; first given at line "
                     f"{where.locate(child, key_position=True).line}",
                     key=format_key(child), where=_location(display, key_node),
                     hint="remove one of them (YAML would silently keep the last)")
             where.keys[child] = _location(display, key_node)
-            out[key] = _construct(loader, value_node, child, display, where)
+            out[key] = self.build(value_node, child)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, path + (i,), display, where)
-                for i, item in enumerate(node.value)]
-    return _scalar(loader, node, path, display)
 
 
 def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: Key, display: str) -> Any:
@@ -63,8 +148,25 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: Key, display: str) -
                           key=format_key(path) or None, where=_location(display, node))
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.constructor.ConstructorError:
+    except yaml.constructor.ConstructorError as exc:
+        if node.tag in loader.yaml_constructors:  # a plain YAML tag, a bad value
+            _refuse_value(node, path, display, exc.problem or str(exc))
         _refuse_tag(node, path, display)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # PyYAML's own tag constructors fail like this on `!!int abc`, `!!bool maybe`,
+        # `!!timestamp yesterday`, `!!float x`
+        _refuse_value(node, path, display, f"{type(exc).__name__}: {exc}")
+
+
+def _refuse_value(node: yaml.Node, path: Key, display: str, reason: str) -> None:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    mark = node.start_mark
+    explicit = mark.buffer is not None and mark.buffer[mark.pointer:mark.pointer + 1] == "!"
+    raise ConfigError(
+        f"cannot read {printable(str(node.value), 40)!r} as {tag} ({reason})",
+        key=format_key(path) or None, where=_location(display, node),
+        hint=f"write a valid {tag} value, or drop the tag and let YAML infer the type"
+        if explicit else "quote the value to keep it as a string")
 
 
 def _refuse_tag(node: yaml.Node, path: Key, display: str) -> None:
@@ -76,15 +178,22 @@ def _refuse_tag(node: yaml.Node, path: Key, display: str) -> None:
         hint="write the value without the tag")
 
 
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of character ``index`` of ``text``."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def parse_yaml(text: str, display: str) -> tuple[Any, SourceMap]:
     """Parse YAML ``text``; ``display`` names the source in messages."""
     where = SourceMap(Location(display))
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = _Loader(text, display)  # checks the characters: may raise ReaderError
         node = loader.get_single_node()
         if node is None:
             return None, where
-        return _construct(loader, node, (), display, where), where
+        return _Builder(loader, display, where).build(node, ()), where
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
@@ -92,10 +201,18 @@ def parse_yaml(text: str, display: str) -> tuple[Any, SourceMap]:
         context = f" ({exc.context})" if exc.context else ""
         raise ConfigError(f"YAML syntax error: {problem}{context}", where=loc,
                           hint="check indentation, colons and quotes on this line") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC, ...)
+        line, col = _position(text, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1])
+        raise ConfigError(f"YAML does not allow the character {chr(code)!r} (U+{code:04X}): "
+                          f"{exc.reason}", where=Location(display, line, col),
+                          hint="remove it, or write it as an escape inside double quotes: "
+                               f"\"{chr(code).encode('unicode_escape').decode()}\"") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}", where=Location(display)) from None
+        raise ConfigError(f"YAML error: {printable(exc)}", where=Location(display)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_yaml(path: str | Path) -> tuple[Any, SourceMap]:
@@ -109,6 +226,6 @@ def read_yaml(path: str | Path) -> tuple[Any, SourceMap]:
     except IsADirectoryError:
         raise ConfigError(f"expected a YAML file; received a directory: {display}",
                           where=Location(display)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError; ValueError: a NUL in the path
         raise ConfigError(f"cannot read config file: {exc}", where=Location(display)) from None
     return parse_yaml(text, display)

@@ -16,20 +16,24 @@ from typing import Any
 
 from trainctl.config.load import parse_yaml
 from trainctl.config.source import SourceMap, format_key, parse_key
-from trainctl.errors import ConfigError, Location, UsageError, describe
+from trainctl.errors import ConfigError, Location, UsageError, describe, printable
+
+#: How much of a ``--set`` option messages quote.
+DISPLAY_LIMIT = 80
 
 
 def parse_override(text: str) -> tuple[tuple, Any, Location, SourceMap]:
     """Split ``key=value`` into a key path and a parsed YAML value."""
+    # the option as messages show it: on one line, and short (a value can be a page long)
+    display = f"--set {printable(text, DISPLAY_LIMIT)}"
     if "=" not in text:
-        raise UsageError(f"--set {text}: expected KEY=VALUE, e.g. --set fit.epochs=3")
+        raise UsageError(f"{display}: expected KEY=VALUE, e.g. --set fit.epochs=3")
     raw_key, raw_value = text.split("=", 1)
     try:
         path = parse_key(raw_key.strip())
     except ValueError as exc:
-        raise UsageError(f"--set {text}: {exc}; expected a dotted key such as "
+        raise UsageError(f"{display}: {printable(exc)}; expected a dotted key such as "
                          "model.layers[0].units") from None
-    display = f"--set {text}"
     value, value_where = parse_yaml(raw_value, display)
     return path, value, Location(display), value_where
 
@@ -76,6 +80,9 @@ def apply_overrides(data: dict, overrides: list[str], where: SourceMap) -> dict:
         path, value, loc, value_where = parse_override(text)
         _set_in(data, path, value, loc)
         sub = SourceMap(loc)
+        for n in range(1, len(path)):  # mappings the option created come from it too
+            if path[:n] not in where.values:
+                sub.set(path[:n], loc, key_where=loc)
         sub.set(path, loc, key_where=loc)
         for k in value_where.values:  # every key inside the value points at the option
             sub.values[path + k] = loc

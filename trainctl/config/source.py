@@ -62,6 +62,22 @@ def parse_key(text: str) -> Key:
     return tuple(parts)
 
 
+def _parse_prefix(text: str) -> Key:
+    """The key path of ``text``, or of its longest prefix that parses.
+
+    A config key may itself hold ``.``, ``[`` or nothing at all (``compile.loss.a[``,
+    ``fit.callbacks[0].``): such a dotted path does not parse back, but its
+    enclosing key still has a position worth pointing at.
+    """
+    while text:
+        try:
+            return parse_key(text)
+        except ValueError:
+            cut = max(text.rfind("."), text.rfind("["))
+            text = text[:cut] if cut > 0 else ""
+    return ()
+
+
 class SourceMap:
     """Locations of config values and keys, by key path.
 
@@ -78,10 +94,7 @@ class SourceMap:
     def locate(self, path: Key | str, *, key_position: bool = False) -> Location:
         """Return the best-known location for ``path`` (a tuple or dotted string)."""
         if isinstance(path, str):
-            try:
-                path = parse_key(path)
-            except ValueError:
-                return self.default
+            path = _parse_prefix(path)
         table = self.keys if key_position else self.values
         probe = tuple(path)
         while probe:

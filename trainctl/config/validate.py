@@ -29,6 +29,7 @@ def check_semantics(loaded) -> list[ConfigError]:
     add_search_path(loaded.config_dir)  # `module:Name` components import from here too
     if exp.imports:
         import_plugins(list(exp.imports), config_dir=loaded.config_dir, locate=locate)
+    errors += check_inputs(exp, locate)
     errors += check_graph(exp, locate)
     errors += check_components(exp, locate, loaded.config_dir)
     errors += check_data(exp, locate)
@@ -55,6 +56,28 @@ def graph_output_names(layers: list, outputs: Any) -> list[str]:
         last = layers[-1]
         return [last.name or f"layers[{len(layers) - 1}]"]
     return [outputs] if isinstance(outputs, str) else list(outputs)
+
+
+def check_inputs(exp: Experiment, locate: Callable[[str], Location]) -> list[ConfigError]:
+    """Every ``dtype`` of ``model.inputs`` (and of each sub-model's) is one Keras knows;
+    ``keras.Input`` would otherwise fail with a bare ValueError under ``--build`` or ``fit``."""
+    from trainctl.registry.catalog import dtypes
+
+    known = dtypes()
+    if not known:  # a catalog from before dtypes were recorded: nothing to check against
+        return []
+    groups = [("model.inputs", exp.model.inputs)] + [
+        (f"model.submodels.{name}.inputs", sub.inputs)
+        for name, sub in exp.model.submodels.items()]
+    errors = []
+    for prefix, inputs in groups:
+        for name, spec in inputs.items():
+            if spec.dtype not in known:
+                key = f"{prefix}.{name}.dtype"
+                errors.append(ConfigError(
+                    f"unknown dtype {spec.dtype!r}{did_you_mean(spec.dtype, known)}; "
+                    f"expected one of: {', '.join(known)}", key=key, where=locate(key)))
+    return errors
 
 
 def check_graph(exp: Experiment, locate: Callable[[str], Location]) -> list[ConfigError]:

@@ -4,7 +4,7 @@
 ``python -m trainctl.registry.catalog --write`` and read with plain :mod:`json`,
 so ``trainctl validate`` can check component names, argument names and argument
 types (SPEC §6: ``units: "sixty-four"`` fails) in milliseconds. The file holds
-``{"keras": version, "kinds": {kind: {name: record}}}``; a record is
+``{"keras": version, "kinds": {kind: {name: record}}, "dtypes": [name, ...]}``; a record is
 ``{"args": {arg: type}, "required": [...], "open": true, "function": true,
 "trainctl": true}`` (keys omitted when empty/false; ``trainctl`` marks trainctl's own
 layers, :mod:`trainctl.layers`), ``{"alias_of": name}`` or ``{"string_only": true}``.
@@ -46,6 +46,16 @@ def load() -> dict[str, Any]:
 
 def _kind_table(kind: str) -> dict[str, dict]:
     return load()["kinds"].get(kind, {})
+
+
+def dtypes() -> list[str]:
+    """The dtype names Keras accepts (``keras.Input(dtype=...)``), sorted.
+
+    Example:
+        >>> "float32" in dtypes()
+        True
+    """
+    return list(load().get("dtypes", []))
 
 
 def _plugin_names(kind: str) -> list[str]:
@@ -266,7 +276,11 @@ def generate() -> dict[str, Any]:
                 if getattr(entry.obj, "__module__", "").startswith("trainctl."):
                     table[entry.name]["trainctl"] = True
         kinds[kind] = dict(sorted(table.items()))
-    return {"keras": keras.__version__, "kinds": kinds}
+    from keras.src.backend.common import dtypes as keras_dtypes
+
+    names = set(keras_dtypes.ALLOWED_DTYPES) | {
+        k for k in keras_dtypes.PYTHON_DTYPES_MAP if isinstance(k, str)}  # "int"
+    return {"keras": keras.__version__, "kinds": kinds, "dtypes": sorted(names)}
 
 
 def dumps(catalog: dict[str, Any]) -> str:

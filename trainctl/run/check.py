@@ -27,11 +27,11 @@ def build_check(cfg: LoadedConfig, *, verbose: bool = False) -> None:
     from trainctl.data.synthetic import make_split
     from trainctl.plugins import import_plugins
     from trainctl.run.plan import signature
-    from trainctl.run.runtime import configure
+    from trainctl.run.runtime import configure_for
 
     exp = cfg.experiment
     import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
-    with configure(exp.runtime, seed=exp.seed).scope():
+    with configure_for(cfg, seed=exp.seed).scope():
         model = build_model(exp, cfg.locate)
         compile_model(model, exp, cfg.locate)
     split = make_split(signature(model, cfg), CHECK_BATCH, np.random.default_rng(0),

@@ -24,7 +24,7 @@ from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
 from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
-from trainctl.run.runtime import configure, import_tensorflow
+from trainctl.run.runtime import configure_for, import_tensorflow
 from trainctl.run.start import start_run
 
 
@@ -66,7 +66,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     seed = draw_seed(exp.seed) if seed is None else seed
     import_tensorflow(verbose)
     plugins = import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
-    strategy = configure(exp.runtime, seed=seed)
+    strategy = configure_for(cfg, seed=seed)
     with strategy.scope():
         model = build_model(exp, cfg.locate)
         compile_model(model, exp, cfg.locate)

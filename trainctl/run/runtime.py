@@ -139,3 +139,24 @@ def configure(runtime: RuntimeConfig, *, seed: int | None) -> Any:
     if runtime.distribution.strategy != "default":
         print(describe_strategy(strategy), flush=True)
     return strategy
+
+
+def configure_for(cfg: Any, *, seed: int | None) -> Any:
+    """:func:`configure` for a loaded config: a distribution TensorFlow cannot set up
+    (a device it cannot parse: ``garbage``, ``cpu:x``) is a ConfigError at its key.
+
+    Example:
+        >>> strategy = configure_for(cfg, seed=42)
+    """
+    from trainctl.errors import ConfigError
+
+    runtime = cfg.experiment.runtime
+    try:
+        return configure(runtime, seed=seed)
+    except (ValueError, TypeError) as exc:
+        first = " ".join(str(exc).strip().splitlines()[:3])
+        key = "runtime.distribution" + (".device" if runtime.distribution.device else "")
+        raise ConfigError(f"TensorFlow cannot set up this distribution: "
+                          f"{type(exc).__name__}: {first}", key=key, where=cfg.locate(key),
+                          hint="a device is written like /cpu:0, /gpu:1 or "
+                               "/job:worker/task:0/device:CPU:0") from None
