@@ -335,7 +335,9 @@ def compile_model(model: Any, exp: Experiment, locate: Locate) -> None:
     try:
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                       weighted_metrics=weighted, loss_weights=loss_weights,
-                      steps_per_execution=c.steps_per_execution, jit_compile=c.jit_compile)
+                      # "auto" is resolved once the data is known (run.execution)
+                      steps_per_execution=1 if c.steps_per_execution == "auto"
+                      else c.steps_per_execution, jit_compile=c.jit_compile)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model.compile rejected the settings: {_first_lines(exc)}",
                           key="compile", where=locate("compile")) from None

@@ -162,7 +162,8 @@ class CompileConfig(Strict):
     metrics: PerOutput = []
     weighted_metrics: PerOutput = []
     loss_weights: PerOutput = None
-    steps_per_execution: Annotated[int, Field(ge=1)] = 1
+    # "auto": trainctl picks it (trainctl.run.execution): exact epochs, per-step hooks kept
+    steps_per_execution: Union[Annotated[int, Field(ge=1)], Literal["auto"]] = "auto"
     jit_compile: Union[bool, Literal["auto"]] = "auto"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from trainctl.artifacts import RunDir, now
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
+from trainctl.run.execution import apply as apply_steps_per_execution
 from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
@@ -43,6 +44,7 @@ class Prepared:
     seed: int
     steps_per_epoch: int
     initial_epoch: int = 0
+    steps_per_execution: int = 1
 
 
 def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Plan | None = None,
@@ -91,6 +93,8 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     # One endless stream read steps_per_epoch at a time: the data order is a function
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
+    per_call = choose_steps_per_execution(cfg, plan, steps, strategy.num_replicas_in_sync)
+    apply_steps_per_execution(model, per_call)
     train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
                         seed=seed, skip_batches=initial_epoch * steps, outputs=list(sig.outputs))
     return Prepared(model=model, plan=plan, splits=splits, train=train,
@@ -99,7 +103,21 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
                     plugins=plugins,
                     distribution={"strategy": type(strategy).__name__,
                                   "replicas": strategy.num_replicas_in_sync},
-                    seed=seed, steps_per_epoch=steps, initial_epoch=initial_epoch)
+                    seed=seed, steps_per_epoch=steps, initial_epoch=initial_epoch,
+                    steps_per_execution=per_call)
+
+
+def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
+                               replicas: int = 1) -> int:
+    """``compile.steps_per_execution`` for this run (``auto`` resolved: run.execution)."""
+    from trainctl.run.execution import choose, user_callback_classes
+
+    exp = cfg.experiment
+    others = [] if plan.smoke else [plan.validation_steps, plan.test_steps]
+    log_every = exp.fit.log_every if exp.fit.loop == "custom" else None
+    return choose(exp.compile.steps_per_execution, steps_per_epoch=steps, other_steps=others,
+                  callbacks=user_callback_classes(cfg), log_every=log_every,
+                  replicas=replicas)
 
 
 def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],

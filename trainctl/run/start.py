@@ -36,7 +36,7 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None)
             "smoke": prep.plan.smoke, "plan": asdict(prep.plan), "start": started, "end": None,
             "versions": versions(), "git": git_state(cfg.config_dir),
             "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
-            "distribution": prep.distribution,
+            "distribution": prep.distribution, "steps_per_execution": prep.steps_per_execution,
             "attempts": [attempt("fit", started)],
         })
         lines: list[str] = []
