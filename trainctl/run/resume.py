@@ -151,7 +151,8 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
             if done is not None:
                 try_restore(run, prep.model, restore_optimizers=not fresh_optimizer)
             start_attempt(run, cfg, plan, done or 0, overrides=overrides,
-                          forced=bool(force and (changed or plugins_changed)),
+                          forced=bool(force and (plugins_changed or
+                                                 any(k not in FREE_KEYS for k in changed))),
                           plugins=hashes if plugins_changed else None)
             print(f"run: {run.path}", flush=True)
             print(f"resuming at epoch {(done or 0) + 1} of {plan.epochs}"
