@@ -56,6 +56,19 @@ def _umask() -> int:
     return mask
 
 
+def keep_csv_rows(path: Path, rows: int) -> None:
+    """Keep a CSV file's header and its first ``rows`` rows, byte for byte (atomically);
+    a missing file stays missing. For resuming: rows of unfinished epochs go.
+
+    Example:
+        >>> keep_csv_rows(run.file("history.csv"), 3)
+    """
+    path = Path(path)
+    if path.is_file():
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        atomic_write(path, "".join(lines[:1 + rows]))
+
+
 def os_reason(exc: OSError) -> str:
     """``"No space left on device"``: the OS's words for an OSError, without the errno noise."""
     return exc.strerror or str(exc) or type(exc).__name__

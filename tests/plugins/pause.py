@@ -1,72 +1,75 @@
-"""Test plug-in: hold training still at a chosen step so a test can kill the process there.
+"""Test plug-ins: act once at a chosen step, so a test can kill or signal a run there.
 
 ``PauseAt(epoch=1, batch=3, marker="...")`` creates ``marker`` when training
 reaches that batch and then sleeps (up to ``seconds``, or until a file
-``<marker>.release`` appears), once: when the marker exists already (the
-resumed run) it does nothing, so the config stays the same.
+``<marker>.release`` appears). ``SignalAt`` sends the process a signal there,
+``SignalAtEnd`` when training ends. Each acts once: when the marker exists
+already (the resumed run) it does nothing, so the config stays the same.
 """
 
 from __future__ import annotations
 
+import os
+import signal as signals
 import time
 from pathlib import Path
 
 import keras
 
 
-class PauseAt(keras.callbacks.Callback):
-    """Pause once at ``(epoch, batch)`` (0-based) after creating ``marker``."""
+class _Once(keras.callbacks.Callback):
+    """Calls :meth:`act` once, at ``(epoch, batch)`` (0-based), unless ``marker`` exists."""
+
+    def __init__(self, epoch: int, batch: int, marker: str):
+        super().__init__()
+        self.at, self.marker = (epoch, batch), Path(marker)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at and not self.marker.exists():
+            self.act()
+
+    def act(self) -> None:
+        raise NotImplementedError
+
+
+class PauseAt(_Once):
+    """Pause once at ``(epoch, batch)`` after creating ``marker``."""
 
     def __init__(self, epoch: int, batch: int, marker: str, seconds: float = 120.0):
-        super().__init__()
-        self.at, self.marker, self.seconds = (epoch, batch), Path(marker), seconds
-        self.epoch = 0
+        super().__init__(epoch, batch, marker)
+        self.seconds = seconds
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.at and not self.marker.exists():
-            self.marker.write_text("paused\n")
-            release = self.marker.with_name(self.marker.name + ".release")
-            deadline = time.monotonic() + self.seconds
-            while time.monotonic() < deadline and not release.exists():
-                time.sleep(0.05)  # short sleeps: signals are handled between them
+    def act(self) -> None:
+        self.marker.write_text("paused\n")
+        release = self.marker.with_name(self.marker.name + ".release")
+        deadline = time.monotonic() + self.seconds
+        while time.monotonic() < deadline and not release.exists():
+            time.sleep(0.05)  # short sleeps: signals are handled between them
 
 
-class SignalAt(keras.callbacks.Callback):
+class SignalAt(_Once):
     """Send this process ``signal`` (a name: ``SIGINT``) once at ``(epoch, batch)``,
-    the first time only (``marker`` records it), as a user pressing Ctrl-C would."""
+    as a user pressing Ctrl-C would."""
 
     def __init__(self, epoch: int, batch: int, marker: str, signal: str = "SIGINT"):
-        super().__init__()
-        self.at, self.marker, self.signal = (epoch, batch), Path(marker), signal
-        self.epoch = 0
+        super().__init__(epoch, batch, marker)
+        self.signal = signal
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        import os
-        import signal
-
-        if (self.epoch, batch) == self.at and not self.marker.exists():
-            self.marker.write_text("sent\n")
-            os.kill(os.getpid(), getattr(signal, self.signal))
+    def act(self) -> None:
+        self.marker.write_text("sent\n")
+        os.kill(os.getpid(), getattr(signals, self.signal))
 
 
-class SignalAtEnd(keras.callbacks.Callback):
-    """Send this process ``signal`` once when training ends (after the last epoch),
-    the first time only (``marker`` records it)."""
+class SignalAtEnd(SignalAt):
+    """Send this process ``signal`` once when training ends (after the last epoch)."""
 
     def __init__(self, marker: str, signal: str = "SIGTERM"):
-        super().__init__()
-        self.marker, self.signal = Path(marker), signal
+        super().__init__(-1, -1, marker, signal)
 
     def on_train_end(self, logs=None):
-        import os
-        import signal
-
         if not self.marker.exists():
-            self.marker.write_text("sent\n")
-            os.kill(os.getpid(), getattr(signal, self.signal))
+            self.act()

@@ -17,8 +17,8 @@ from trainctl.errors import ConfigError
 
 
 def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
-                  resume: bool, restore_optimizers: bool = True) -> tuple[list, Any]:
-    """All callbacks of a run, in hook order; and the divergence guard.
+                  resume: bool, restore_optimizers: bool = True) -> list:
+    """All callbacks of a run, in hook order.
 
     The user's ``fit.callbacks`` come first, then history files, the divergence
     guard, checkpoints, the signal check, TensorBoard (``runtime.tensorboard``), the
@@ -39,18 +39,17 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
 
     exp = cfg.experiment
     monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
-    guard = DivergenceGuard()
     callbacks = user_callbacks(cfg, run)
     if resume:
         continue_files(callbacks, prep.initial_epoch)
-    callbacks += [HistoryWriter(run, resume=resume), guard,
+    callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
                   Checkpointer(run, monitor, monitor_mode(monitor)), stop]
     if exp.runtime.tensorboard:
         callbacks.append(tensorboard_callback(cfg, run))
-    callbacks.append(ResumableState(run, list(callbacks), guard, resume=resume,
+    callbacks.append(ResumableState(run, list(callbacks), resume=resume,
                                     optimizers=restore_optimizers))
     callbacks.append(EpochPrinter(prep.plan.epochs))
-    return callbacks, guard
+    return callbacks
 
 
 def continue_files(callbacks: list, epochs_done: int) -> None:
@@ -59,14 +58,12 @@ def continue_files(callbacks: list, epochs_done: int) -> None:
     have left one more), then appended to (Keras's ``append=False`` would drop them)."""
     import keras
 
+    from trainctl.artifacts import keep_csv_rows
+
     for callback in callbacks:
         if isinstance(callback, keras.callbacks.CSVLogger):
             callback.append = True
-            path = Path(callback.filename)
-            if path.is_file():
-                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-                path.write_text("".join(lines[:1 + epochs_done] if epochs_done else []),
-                                encoding="utf-8")
+            keep_csv_rows(callback.filename, epochs_done)
 
 
 # Constructor arguments that name an output file: a relative one lands in the run folder.

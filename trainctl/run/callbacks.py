@@ -88,7 +88,6 @@ class DivergenceGuard(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.epoch = 0
-        self.diverged_at: tuple[int, int] | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
@@ -96,7 +95,6 @@ class DivergenceGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.diverged_at = (self.epoch, batch)
             raise Diverged(self.epoch, batch)
 
 
@@ -186,19 +184,20 @@ class SignalStop(keras.callbacks.Callback):
 class ResumableState(keras.callbacks.Callback):
     """``checkpoints/resume/`` when training starts and at every epoch's end.
 
+    A diverged epoch never reaches its end (:class:`DivergenceGuard` raises), so
+    its state is never saved.
+
     Args:
         run: the run directory.
         callbacks: the run's callbacks whose state is saved (by position).
-        guard: the DivergenceGuard: a diverged epoch's state is never saved.
         resume: restore the saved state when training begins instead of saving one.
         optimizers: restore the optimizers' state too (not when ``resume --force``
             changed the optimizer).
     """
 
-    def __init__(self, run: RunDir, callbacks: list, guard: "DivergenceGuard", resume: bool,
-                 optimizers: bool = True):
+    def __init__(self, run: RunDir, callbacks: list, resume: bool, optimizers: bool = True):
         super().__init__()
-        self.run, self.callbacks, self.guard, self.resume = run, callbacks, guard, resume
+        self.run, self.callbacks, self.resume = run, callbacks, resume
         self.optimizers = optimizers
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -213,8 +212,7 @@ class ResumableState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         from trainctl.run.state import save_state
 
-        if self.guard.diverged_at is None:
-            save_state(self.run.path, self.model, self.callbacks, epochs_done=epoch + 1)
+        save_state(self.run.path, self.model, self.callbacks, epochs_done=epoch + 1)
 
 
 def monitor_mode(monitor: str) -> str:

@@ -164,8 +164,8 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
     from trainctl.run.callbacks import Diverged
 
     try:
-        callbacks, _guard = run_callbacks(cfg, run, prep, stop=stop, resume=resume,
-                                          restore_optimizers=restore_optimizers)
+        callbacks = run_callbacks(cfg, run, prep, stop=stop, resume=resume,
+                                  restore_optimizers=restore_optimizers)
     except ConfigError as exc:  # e.g. a callback's constructor refused its arguments
         finish(run, "failed", str(exc))
         raise

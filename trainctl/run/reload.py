@@ -95,6 +95,16 @@ def custom_objects(cfg: LoadedConfig) -> dict[str, Any]:
     return objects
 
 
+def config_base(run: RunDir, info: dict) -> Path:
+    """The folder a run's relative paths start from: its original config's (run.json)."""
+    return Path(info["config_path"]).parent if info.get("config_path") else run.path
+
+
+def run_config(run: RunDir, info: dict) -> LoadedConfig:
+    """A run's own config.yaml, paths resolving as when it was trained."""
+    return load_run_config(run.file("config.yaml"), base_dir=config_base(run, info))
+
+
 def load_run_config(path: Path, *, base_dir: Path) -> LoadedConfig:
     """A run's ``config.yaml``: already resolved, so its ``extends:`` is not followed again.
 
@@ -233,8 +243,7 @@ def reopen(path: Path, *, verbose: bool = False,
                          f"writes it); received a {type(info).__name__}")
     model_path = run.file("model.keras")
     check_model_file(model_path, info.get("status"))  # before TensorFlow: fail fast
-    base_dir = Path(info["config_path"]).parent if info.get("config_path") else run.path
-    cfg = load_run_config(run.file("config.yaml"), base_dir=base_dir)
+    cfg = run_config(run, info)
     import_tensorflow(verbose)
     import keras
 

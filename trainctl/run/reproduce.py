@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from trainctl.artifacts import RunDir, now
-from trainctl.config import load_config
 from trainctl.errors import UsageError
 
 # Allowed absolute difference for runs that are not op-deterministic.
@@ -76,6 +75,7 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
     """
     from trainctl.run.fit import fit
     from trainctl.run.plan import Plan
+    from trainctl.run.reload import run_config
 
     original = RunDir.open(path)
     info = original.read_json("run.json")
@@ -84,8 +84,7 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
         then = "; `trainctl resume` continues it" if status in ("interrupted", "running") else ""
         raise UsageError(f"{original.path}: only a completed run can be reproduced (its status "
                          f"is {status!r}){then}")
-    base_dir = Path(info["config_path"]).parent if info.get("config_path") else original.path
-    cfg = load_config(original.file("config.yaml"), base_dir=base_dir)
+    cfg = run_config(original, info)
     plan = Plan(**info["plan"]) if info.get("plan") else None
     new = fit(cfg, runs_dir=runs_dir or original.path.parent, name=f"{cfg.run_name}-reproduce",
               smoke=bool(info.get("smoke")), verbose=verbose, seed=info.get("seed"), plan=plan)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainctl.artifacts import RunDir, now
+from trainctl.artifacts import RunDir, keep_csv_rows, now
 from trainctl.config import LoadedConfig, load_config
 from trainctl.errors import UsageError
 from trainctl.run.lock import hold
@@ -94,7 +94,8 @@ def check_plugins(recorded: dict[str, str], now_hashes: dict[str, str], *, force
 
 
 def cut_history(run: RunDir, epochs_done: int) -> None:
-    """Keep the first ``epochs_done`` rows of history.json and history.csv (byte for byte)."""
+    """Keep the first ``epochs_done`` rows of history.json and history.csv (byte for byte);
+    with none finished, the files go (the resumed run starts them again)."""
     json_path, csv_path = run.file("history.json"), run.file("history.csv")
     if epochs_done == 0:
         json_path.unlink(missing_ok=True)
@@ -103,9 +104,7 @@ def cut_history(run: RunDir, epochs_done: int) -> None:
     if json_path.is_file():
         run.write_json("history.json",
                        {k: v[:epochs_done] for k, v in run.read_json("history.json").items()})
-    if csv_path.is_file():
-        lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
-        run.write_text("history.csv", "".join(lines[:1 + epochs_done]))
+    keep_csv_rows(csv_path, epochs_done)
 
 
 def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
@@ -124,6 +123,7 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
     from trainctl.plugins import module_hashes
     from trainctl.run.fit import draw_seed, prepare, run_to_end
     from trainctl.run.interrupt import new_stop, stop_on_signals
+    from trainctl.run.reload import config_base, run_config
     from trainctl.run.runtime import import_tensorflow
 
     run = RunDir.open(path)
@@ -132,10 +132,9 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
         print(f"{run.path}: the run completed already; nothing to resume", flush=True)
         return run
     with hold(run.path):
-        base_dir = Path(info["config_path"]).parent if info.get("config_path") else run.path
-        stored = load_config(run.file("config.yaml"), base_dir=base_dir)
-        cfg = load_config(run.file("config.yaml"), overrides, base_dir=base_dir) \
-            if overrides else stored
+        stored = run_config(run, info)
+        cfg = load_config(run.file("config.yaml"), overrides,
+                          base_dir=config_base(run, info)) if overrides else stored
         changed = check_changes(stored, cfg, force=force)
         done = finished_epochs(run, force=force)
         plan = resume_plan(info, cfg, changed, done)

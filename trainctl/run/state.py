@@ -195,8 +195,9 @@ def saved_epochs(run_path: Path) -> int | None:
 
 def _assign(variables: list, saved: Any, prefix: str, what: str) -> None:
     """Assign ``saved[prefix + index]`` to each variable, checking count and shapes."""
-    if len([k for k in saved.files if k.startswith(prefix)]) != len(variables) and prefix == "":
-        raise ValueError(f"the saved state has {len(saved.files)} {what} variables, the model "
+    count = sum(k.startswith(prefix) for k in saved.files)
+    if count != len(variables):
+        raise ValueError(f"the saved state has {count} {what} variables, the model "
                          f"has {len(variables)}")
     for j, var in enumerate(variables):
         value = saved[f"{prefix}{j}"]
