@@ -146,6 +146,20 @@ def test_log_every_prints_the_batch_loss(capsys):
     assert all(np.isfinite(float(loss)) and float(loss) > 0 for _, loss in lines)
 
 
+def test_log_lines_fall_on_multiples_inside_groups_of_steps(capsys):
+    """Groups of 3 steps a call (82 samples: 11 steps, the last group 2) print the
+    same lines, with the same losses, as one step a call."""
+    x, y = tiny_data(82)
+    outputs = []
+    for per_call, model in zip((1, 3), twin_models()):
+        model.steps_per_execution = per_call
+        CustomLoop(model, log_every=2).fit(
+            tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=2)
+        outputs.append(STEP_LINE.findall(capsys.readouterr().out))
+    assert [int(step) for step, _ in outputs[1]] == list(range(2, 23, 2))
+    assert outputs[1] == outputs[0]
+
+
 # ---------------------------------------------------------------- the CLI
 
 def fit_run(tmp_path, config, *sets: str) -> tuple:

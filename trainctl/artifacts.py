@@ -163,6 +163,9 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        # (file name, process) for files another process writes into the folder
+        # while the run goes on (model.png by Graphviz); trainctl.run.start.settle.
+        self.background: list = []
 
     @classmethod
     def create(cls, runs_dir: Path, name: str) -> "RunDir":

@@ -74,13 +74,16 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
     from trainctl.config.schema import check_run_name
     from trainctl.errors import UsageError
     from trainctl.run.fit import fit as run_fit
+    from trainctl.run.timing import phase, reset
 
     if name is not None:
         try:
             check_run_name(name)
         except ValueError as exc:
             raise UsageError(f"--name: {exc}") from None
-    cfg = load_config(config, overrides)
+    reset()
+    with phase("config"):
+        cfg = load_config(config, overrides)
     run = run_fit(cfg, runs_dir=runs_dir, name=name, smoke=smoke, verbose=verbose)
     click.echo(str(run.path))
 

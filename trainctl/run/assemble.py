@@ -42,6 +42,7 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     callbacks = user_callbacks(cfg, run)
     if resume:
         continue_files(callbacks, prep.initial_epoch)
+    own = len(callbacks)  # trainctl's own callbacks follow
     callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
                   Checkpointer(run, monitor, monitor_mode(monitor)), stop]
     if exp.runtime.tensorboard:
@@ -49,7 +50,26 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,
                                     optimizers=restore_optimizers))
     callbacks.append(EpochPrinter(prep.plan.epochs))
+    for callback in callbacks[own:]:
+        time_hooks(callback)
     return callbacks
+
+
+# Hooks whose time is trainctl's own work (run.json ``timings.callbacks``). The batch
+# hooks are left out: they cost a float comparison, but timing them would count the
+# wait for the step that a loss read implies as trainctl's.
+TIMED_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end")
+
+
+def time_hooks(callback: Any) -> None:
+    """Count the time of ``callback``'s own epoch-level hooks as phase ``callbacks``."""
+    import keras
+
+    from trainctl.run.timing import timed
+
+    for hook in TIMED_HOOKS:
+        if getattr(type(callback), hook) is not getattr(keras.callbacks.Callback, hook):
+            setattr(callback, hook, timed("callbacks", getattr(callback, hook)))
 
 
 def continue_files(callbacks: list, epochs_done: int) -> None:

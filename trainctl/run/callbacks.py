@@ -10,9 +10,12 @@ Example:
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import keras
@@ -116,20 +119,34 @@ class Checkpointer(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and not math.isfinite(float(value)):
             return  # never overwrite a good checkpoint with a diverged model
-        self._save("last.keras")
+        last = self._save("last.keras")
         if value is not None and self._improved(float(value)):
             self.best = float(value)
-            self._save("best.keras")
+            self._same_as(last, "best.keras")
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
-    def _save(self, name: str) -> None:
+    def _save(self, name: str) -> Path:
         target = self.run.file("checkpoints") / name
         tmp = target.with_name(f".{name}.tmp.keras")
         self.model.save(tmp)
+        tmp.replace(target)
+        return target
+
+    def _same_as(self, saved: Path, name: str) -> None:
+        """``name`` holding the model just saved: a hard link to it where the file
+        system has them (the next epoch's save replaces ``saved``, not the link's
+        file), else a copy; either way no second serialisation of the model."""
+        target = saved.with_name(name)
+        tmp = target.with_name(f".{name}.tmp.keras")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(saved, tmp)
+        except OSError:
+            shutil.copyfile(saved, tmp)
         tmp.replace(target)
 
 

@@ -8,8 +8,7 @@ choice must not change what a run computes, and ``auto`` takes care of that:
 - Keras runs every call to the end of its group: an epoch of 782 steps with
   groups of 128 would run 896. ``auto`` takes the largest group size up to
   :data:`AUTO_MAX` that divides the steps per epoch (and the validation and test
-  step caps, when given, and the custom loop's ``log_every``), so each epoch runs
-  exactly its steps (782 = 2·17·23: groups of 46).
+  step caps, when given), so each epoch runs exactly its steps (782 = 2·17·23: groups of 46).
 - Callbacks with per-batch hooks see one call per group (Keras's rule). A plug-in
   callback that defines ``on_*_batch_*`` hooks, or a LambdaCallback given batch
   functions, presumably wants every step: ``auto`` is then 1. Keras's own
@@ -50,8 +49,7 @@ def wants_every_step(callback_cls: Any, kwargs: dict | None = None) -> bool:
 
 
 def choose(value: int | str, *, steps_per_epoch: int, other_steps: Iterable[int | None],
-           callbacks: list[tuple[Any, dict]], log_every: int | None = None,
-           replicas: int = 1) -> int:
+           callbacks: list[tuple[Any, dict]], replicas: int = 1) -> int:
     """The steps per execution for a run.
 
     Args:
@@ -59,8 +57,6 @@ def choose(value: int | str, *, steps_per_epoch: int, other_steps: Iterable[int 
         steps_per_epoch: the steps of each training epoch.
         other_steps: validation and test step caps (None: the whole split).
         callbacks: ``(class, constructor arguments)`` of the user's callbacks.
-        log_every: the custom loop's ``fit.log_every``: its lines then fall on exact
-            multiples (``step 200``), as the seed's loop prints them.
         replicas: the strategy's replicas; with more than one, 1 (Keras 3.15's grouped
             train function fails under MirroredStrategy: "You must feed a value for
             placeholder tensor ... while/cond").
@@ -73,7 +69,7 @@ def choose(value: int | str, *, steps_per_epoch: int, other_steps: Iterable[int 
         return int(value)
     if replicas > 1 or any(wants_every_step(cls, kwargs) for cls, kwargs in callbacks):
         return 1
-    counts = [steps_per_epoch, *(s for s in other_steps if s), *([log_every] if log_every else [])]
+    counts = [steps_per_epoch, *(s for s in other_steps if s)]
     return max(d for d in range(1, AUTO_MAX + 1) if all(c % d == 0 for c in counts))
 
 

@@ -27,6 +27,7 @@ from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
 from trainctl.run.runtime import configure_for, import_tensorflow
 from trainctl.run.start import start_run
+from trainctl.run.timing import phase, timings
 
 
 @dataclass
@@ -66,21 +67,27 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
 
     exp = cfg.experiment
     seed = draw_seed(exp.seed) if seed is None else seed
-    import_tensorflow(verbose)
-    plugins = import_plugins(list(exp.imports), config_dir=cfg.config_dir, locate=cfg.locate)
-    strategy = configure_for(cfg, seed=seed)
-    with strategy.scope():
-        model = build_model(exp, cfg.locate)
-        compile_model(model, exp, cfg.locate)
-    plan = plan or make_plan(cfg, smoke=smoke)
-    sig = signature(model, cfg)
-    splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=seed,
-                         locate=cfg.locate)
-    check_against_model(splits, sig, locate=cfg.locate)
-    # Class weights become sample weights here, for both loops: Keras 3 rejects
-    # class_weight for several outputs and next to sample weights in the data.
-    splits = weigh_splits(splits, sig, sample_weight=exp.data.sample_weight,
-                          class_weight=exp.fit.class_weight, locate=cfg.locate)
+    with phase("import"):
+        import_tensorflow(verbose)
+    with phase("build"):
+        plugins = import_plugins(list(exp.imports), config_dir=cfg.config_dir,
+                                 locate=cfg.locate)
+        strategy = configure_for(cfg, seed=seed)
+        with strategy.scope():
+            model = build_model(exp, cfg.locate)
+            compile_model(model, exp, cfg.locate)
+        plan = plan or make_plan(cfg, smoke=smoke)
+        sig = signature(model, cfg)
+    with phase("data"):
+        splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig, seed=seed,
+                             locate=cfg.locate)
+    with phase("checks"):
+        check_against_model(splits, sig, locate=cfg.locate)
+    with phase("data"):
+        # Class weights become sample weights here, for both loops: Keras 3 rejects
+        # class_weight for several outputs and next to sample weights in the data.
+        splits = weigh_splits(splits, sig, sample_weight=exp.data.sample_weight,
+                              class_weight=exp.fit.class_weight, locate=cfg.locate)
     cap = 2 if smoke else None
 
     def dataset(split, batch_size):
@@ -89,17 +96,23 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
         return make_dataset(split, batch_size=batch_size, shuffle=False, take_batches=cap,
                             outputs=list(sig.outputs))
 
-    check_one_batch(model, splits.train, plan.batch_size, list(sig.outputs), cfg)
     # One endless stream read steps_per_epoch at a time: the data order is a function
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
     per_call = choose_steps_per_execution(cfg, plan, steps, strategy.num_replicas_in_sync)
+    # Before the check: it traces the test function, which validation then reuses
+    # (setting steps_per_execution afterwards would throw that trace away).
     apply_steps_per_execution(model, per_call)
-    train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
-                        seed=seed, skip_batches=initial_epoch * steps, outputs=list(sig.outputs))
+    with phase("checks"):
+        check_one_batch(model, splits.train, plan.batch_size, list(sig.outputs), cfg)
+    with phase("data"):
+        train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
+                            seed=seed, skip_batches=initial_epoch * steps,
+                            outputs=list(sig.outputs))
+        validation = dataset(splits.validation, plan.batch_size)
+        test = dataset(splits.test, plan.test_batch_size)
     return Prepared(model=model, plan=plan, splits=splits, train=train,
-                    validation=dataset(splits.validation, plan.batch_size),
-                    test=dataset(splits.test, plan.test_batch_size),
+                    validation=validation, test=test,
                     plugins=plugins,
                     distribution={"strategy": type(strategy).__name__,
                                   "replicas": strategy.num_replicas_in_sync},
@@ -114,10 +127,8 @@ def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
 
     exp = cfg.experiment
     others = [] if plan.smoke else [plan.validation_steps, plan.test_steps]
-    log_every = exp.fit.log_every if exp.fit.loop == "custom" else None
     return choose(exp.compile.steps_per_execution, steps_per_epoch=steps, other_steps=others,
-                  callbacks=user_callback_classes(cfg), log_every=log_every,
-                  replicas=replicas)
+                  callbacks=user_callback_classes(cfg), replicas=replicas)
 
 
 def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
@@ -126,15 +137,22 @@ def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
 
     A loss or metric that does not fit its output (shapes, dtypes) then fails
     here as a config error (exit 2, no run folder) instead of as a crash deep in
-    TensorFlow after training started. ``test_on_batch`` updates no weights and
-    traces the same test function validation uses, so it costs one trace.
+    TensorFlow after training started. The model's ``test_step`` runs eagerly on
+    a few samples (no trace: milliseconds) and updates no weights; under several
+    replicas ``test_on_batch`` runs it in the strategy's way (a trace).
     """
-    from trainctl.data import make_dataset
+    import tensorflow as tf
 
-    head = split.take(slice(0, min(batch_size, len(split))))
-    batch = next(iter(make_dataset(head, batch_size=batch_size, outputs=outputs)))
+    from trainctl.data import batch_structure
+
+    head = split.take(slice(0, min(batch_size, len(split), 8)))
+    batch = tf.nest.map_structure(tf.convert_to_tensor, batch_structure(head, outputs))
     try:
-        model.test_on_batch(*batch)
+        if model.distribute_strategy.num_replicas_in_sync > 1:
+            model.test_on_batch(*batch)
+        else:
+            model.test_step(batch)
+        model.reset_metrics()
     except Exception as exc:
         first = " ".join(str(exc).strip().splitlines()[:2])[:400]
         raise ConfigError(f"the loss or metrics do not fit the model's outputs and the data: "
@@ -178,13 +196,14 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
                 from trainctl.run.loop import CustomLoop
 
                 fit_fn = CustomLoop(prep.model, log_every=cfg.experiment.fit.log_every).fit
-            history = fit_fn(prep.train, epochs=plan.epochs, initial_epoch=prep.initial_epoch,
+            with phase("fit"):
+                history = fit_fn(prep.train, epochs=plan.epochs, initial_epoch=prep.initial_epoch,
                              steps_per_epoch=prep.steps_per_epoch,
-                             validation_data=prep.validation,
-                             validation_steps=None if plan.smoke else plan.validation_steps,
-                             validation_freq=cfg.experiment.fit.validation_freq,
-                             callbacks=callbacks,  # class weights are in the data
-                             shuffle=False, verbose=0)  # the data stream is ordered already
+                                 validation_data=prep.validation,
+                                 validation_steps=None if plan.smoke else plan.validation_steps,
+                                 validation_freq=cfg.experiment.fit.validation_freq,
+                                 callbacks=callbacks,  # class weights are in the data
+                                 shuffle=False, verbose=0)  # the stream is ordered already
         if stop.signal_name is not None:  # it came after the last step (on_train_end, ...)
             raise stop.interrupted()
     except (KeyboardInterrupt, Interrupted):
@@ -246,12 +265,21 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
     A failure to write it (a full disk) is reported on stderr, not raised: the
     error that ended the run is the one to report.
     """
+    from trainctl.run.start import settle
+
     try:
-        info = run.read_json("run.json")
-        end = now()
-        attempts = info.get("attempts") or [{}]
-        attempts[-1].update(end=end, status=status)
-        run.update_run(status=status, exit_reason=reason, end=end, attempts=attempts)
+        with phase("status"):
+            notes = settle(run)
+            info = run.read_json("run.json")
+            end = now()
+            attempts = info.get("attempts") or [{}]
+            attempts[-1].update(end=end, status=status)
+            if notes:
+                for note in notes:
+                    print(f"note: {note}", flush=True)
+                notes = {"notes": [*info.get("notes", []), *notes]}
+        run.update_run(status=status, exit_reason=reason, end=end, attempts=attempts,
+                       timings=timings(), **(notes or {}))
     except Exception as exc:  # noqa: BLE001 - anything here would hide the real error
         print(f"warning: could not record status {status!r} in {run.file('run.json')}: {exc}",
               file=sys.stderr, flush=True)
@@ -286,12 +314,14 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
             the original run's.
         plan: the sizes (default: from the config); ``reproduce`` passes the original's.
     """
-    import_tensorflow(verbose)  # first: anything below may import Keras
+    with phase("import"):
+        import_tensorflow(verbose)  # first: anything below may import Keras
     seed = seed if seed is not None else draw_seed(cfg.experiment.seed)
     stop = new_stop()
     with stop_on_signals(stop):  # before the folder exists: no folder is left behind
         prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
-        run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
+        with phase("run_dir"):
+            run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
         print(f"run: {run.path}", flush=True)
         with hold(run.path):
             run_to_end(cfg, prep, run, stop)
@@ -303,10 +333,13 @@ def complete(prep: Prepared, run: RunDir) -> None:
     from trainctl.run.console import format_metrics
 
     try:
-        save_model(prep.model, run)
-        metrics = evaluate_test(prep)
+        with phase("save"):
+            save_model(prep.model, run)
+        with phase("evaluate"):
+            metrics = evaluate_test(prep)
         if metrics is not None:
-            run.write_json("metrics.json", metrics)
+            with phase("save"):
+                run.write_json("metrics.json", metrics)
     except Interrupted:
         raise
     except Exception as exc:  # e.g. a full disk: the run must not stay "running"

@@ -146,17 +146,23 @@ class CustomLoop:
                 train.ran_out()
                 break
             train.seen += int(done) - n  # a group cut short by the end of the data
-            self._log_line(int(done), batch_loss)
+            self._log_lines(int(done), batch_loss)
             callbacks.on_train_batch_end(begin + int(done) - 1, logs)
             if self.model.stop_training:
                 break
         return logs
 
-    def _log_line(self, done: int, batch_loss: Any) -> None:
-        """``step N: loss X`` when the steps just run passed a multiple of ``log_every``."""
-        before, self.step = self.step, self.step + done
-        if self.log_every and before // self.log_every != self.step // self.log_every:
-            print(f"step {self.step}: loss {float(batch_loss):.4f}",
+    def _log_lines(self, done: int, losses: Any) -> None:
+        """``step N: loss X`` for each multiple N of ``log_every`` among the steps just run
+        (``losses`` holds their batch losses, the first at ``self.step + 1``)."""
+        first, self.step = self.step + 1, self.step + done
+        if not self.log_every:
+            return
+        values = None
+        for number in range(-(-first // self.log_every) * self.log_every, self.step + 1,
+                            self.log_every):
+            values = losses.numpy() if values is None else values
+            print(f"step {number}: loss {float(values[number - first]):.4f}",
                   file=self.stream or sys.stdout, flush=True)
 
     def _metrics_or(self, logs: dict) -> dict:
@@ -206,30 +212,58 @@ class CustomLoop:
     def _compile(self, step: Any) -> Any:
         """``step`` as a ``tf.function`` running up to ``n`` steps per call.
 
-        Returns ``fn(iterator, n) -> (logs, batch_loss, steps_done)``; an iterator
+        Returns ``fn(iterator, n) -> (logs, losses, steps_done)``: ``losses`` holds
+        each step's batch loss when ``log_every`` is set (so the log lines fall on
+        exact multiples whatever the group size), else the last one. An iterator
         with no batch left raises ``tf.errors.OutOfRangeError``.
+
+        Built as Keras builds its train function: the step is a nested
+        ``tf.function`` (traced once, called in a ``tf.while_loop``) and nothing is
+        converted by AutoGraph, whose conversion of Keras's internals would make
+        the first call (the trace) cost about a second more than ``model.fit``'s.
         """
         strategy = self.strategy
-        if self.model.jit_compile and strategy.num_replicas_in_sync == 1:
-            step = tf.function(step, jit_compile=True, reduce_retracing=True)
+        every_loss = bool(self.log_every)
 
+        @tf.autograph.experimental.do_not_convert
         def one(data):
             logs, loss = strategy.run(step, args=(data,))
             return reduce_replicas(strategy, logs, "MEAN"), reduce_replicas(strategy, loss, "SUM")
 
+        one = tf.function(one, reduce_retracing=True,
+                          jit_compile=bool(self.model.jit_compile)
+                          and strategy.num_replicas_in_sync == 1)
+
         def run(iterator, n):
             logs, loss = one(iterator.get_next())
-            done = tf.constant(1)
-            if self.per_call > 1:  # decided at trace time: no loop for one step a call
-                for _ in tf.range(n - 1):
-                    batch = iterator.get_next_as_optional()
-                    if not batch.has_value():
-                        break
-                    logs, loss = one(batch.get_value())
-                    done += 1
-            return logs, loss, done
+            losses = tf.TensorArray(loss.dtype, size=0, dynamic_size=True).write(0, loss) \
+                if every_loss else loss
+            if self.per_call == 1:  # decided at trace time: no loop for one step a call
+                return logs, _stack(losses), tf.constant(1)
 
-        return tf.function(run, reduce_retracing=True)
+            def cond(done, more, logs, losses):
+                return tf.logical_and(more, done < n)
+
+            def body(done, more, logs, losses):
+                batch = iterator.get_next_as_optional()
+
+                def step_on_batch():
+                    new_logs, loss = one(batch.get_value())
+                    kept = losses.write(done, loss) if every_loss else loss
+                    return done + 1, tf.constant(True), new_logs, kept
+
+                return tf.cond(batch.has_value(), step_on_batch,
+                               lambda: (done, tf.constant(False), logs, losses))
+
+            done, _, logs, losses = tf.while_loop(
+                cond, body, (tf.constant(1), tf.constant(True), logs, losses))
+            return logs, _stack(losses), done
+
+        return tf.function(run, reduce_retracing=True, autograph=False)
+
+
+def _stack(losses: Any) -> Any:
+    return losses.stack() if isinstance(losses, tf.TensorArray) else losses
 
 
 class Batches:

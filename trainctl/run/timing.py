@@ -1,0 +1,72 @@
+"""Where a run's wall time went: named phases, written to run.json as ``timings``.
+
+trainctl promises to cost its users no time (issue 5: its own work under 3% of
+a run's wall time), so every run measures its own work instead of leaving it to
+guesswork: the phases a plain Keras script also has (importing TensorFlow,
+building the model, loading data, training, the test evaluation) and the ones
+only trainctl has (:data:`OWN`: the config, the checks, the run folder, the
+callbacks it adds, saving and status). ``benchmarks/runner_vs_script.py`` prints
+their sum against the process's wall time.
+
+Example:
+    >>> with phase("config"):
+    ...     cfg = load_config("configs/mnist.yaml")
+    >>> timings()["config"]
+    0.21
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+# trainctl's own work: what the plain script does not do at all.
+OWN = ("config", "checks", "run_dir", "callbacks", "save", "status")
+
+_seconds: dict[str, float] = {}
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Add the wall time of the block to phase ``name`` (phases may repeat, not nest)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        add(name, time.perf_counter() - started)
+
+
+def add(name: str, seconds: float) -> None:
+    """Add ``seconds`` to phase ``name``."""
+    _seconds[name] = _seconds.get(name, 0.0) + seconds
+
+
+def timed(name: str, func: Callable) -> Callable:
+    """``func`` with its calls' wall time added to phase ``name``.
+
+    Example:
+        >>> callback.on_epoch_end = timed("callbacks", callback.on_epoch_end)
+    """
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            add(name, time.perf_counter() - started)
+
+    return wrapper
+
+
+def timings() -> dict[str, float]:
+    """The phases so far in seconds (3 decimals), with ``own``: the sum of :data:`OWN`."""
+    out = {name: round(seconds, 3) for name, seconds in _seconds.items()}
+    out["own"] = round(sum(_seconds.get(name, 0.0) for name in OWN), 3)
+    return out
+
+
+def reset() -> None:
+    """Start counting afresh (a new run in the same process)."""
+    _seconds.clear()
