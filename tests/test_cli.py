@@ -92,6 +92,15 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
     assert info["distribution"] == {"strategy": "_DefaultDistributionStrategy", "replicas": 1}
     assert set(info["versions"]) == {"python", "tensorflow", "keras", "trainctl"}
     assert info["attempts"][0]["status"] == "completed"
+    # where the time went: every phase, and trainctl's own work as the sum of its phases
+    from trainctl.run.timing import OWN
+
+    timings = info["timings"]
+    assert {"import", "config", "build", "data", "checks", "run_dir", "fit", "callbacks",
+            "save", "evaluate", "status"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values())
+    assert timings["own"] == pytest.approx(sum(timings[k] for k in OWN), abs=0.01)
+    assert 0 < timings["callbacks"] < timings["fit"]
     history = json.loads((path / "history.json").read_text())
     assert set(history) == {"loss", "sparse_categorical_accuracy", "val_loss",
                             "val_sparse_categorical_accuracy", "learning_rate"}

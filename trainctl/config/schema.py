@@ -203,13 +203,27 @@ class Distribution(Strict):
     logical_cpus: Optional[Annotated[int, Field(ge=1)]] = None
 
 
+class Threads(Strict):
+    """``runtime.threads``: TensorFlow's thread pools; 0 leaves TensorFlow's choice
+    (one thread per core)."""
+
+    intra_op: Annotated[int, Field(ge=0)] = 0
+    inter_op: Annotated[int, Field(ge=0)] = 0
+
+
 class RuntimeConfig(Strict):
-    """``runtime:``: precision, distribution, determinism and TensorBoard."""
+    """``runtime:``: precision, distribution, determinism, TensorBoard and the
+    performance knobs (``threads``, ``prefetch``, ``cache``; see README "Speed")."""
 
     deterministic: bool = False
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     distribution: Distribution = Distribution()
     tensorboard: Union[bool, dict[str, Any]] = False
+    threads: Threads = Threads()
+    # batches tf.data prepares ahead of the step: "auto" (AUTOTUNE), 0 (none) or N
+    prefetch: Union[Annotated[int, Field(ge=0)], Literal["auto"]] = "auto"
+    # keep the validation and test batches after their first pass (they never change)
+    cache: bool = False
 
 
 class Experiment(Strict):

@@ -81,7 +81,7 @@ def _gather_batches(split: Split, batches: Any, outputs: Optional[list[str]]) ->
 
 def make_stream(split: Split, *, batch_size: int, shuffle: Union[bool, int], seed: int,
                 take_batches: Optional[int] = None, skip_batches: int = 0,
-                outputs: Optional[list[str]] = None) -> Any:
+                outputs: Optional[list[str]] = None, prefetch: Union[int, str] = "auto") -> Any:
     """Training batches as one endless stream of passes over ``split``.
 
     Pass ``p`` is ordered by :func:`pass_order` ``(seed, p)`` and cut to
@@ -101,6 +101,8 @@ def make_stream(split: Split, *, batch_size: int, shuffle: Union[bool, int], see
         take_batches: at most this many batches per pass, or None.
         skip_batches: batches to skip from the start (``initial_epoch * steps_per_epoch``).
         outputs: the model's output names, for per-output sample weights.
+        prefetch: batches prepared ahead (``runtime.prefetch``): ``"auto"`` lets
+            tf.data tune it, 0 prepares none.
 
     Example:
         >>> ds = make_stream(split, batch_size=64, shuffle=True, seed=42, skip_batches=938)
@@ -117,7 +119,16 @@ def make_stream(split: Split, *, batch_size: int, shuffle: Union[bool, int], see
     indices = tf.data.Dataset.range(2**62).flat_map(one_pass)
     if skip_batches:
         indices = indices.skip(skip_batches)
-    return _gather_batches(split, indices, outputs).prefetch(tf.data.AUTOTUNE)
+    return _prefetched(_gather_batches(split, indices, outputs), prefetch)
+
+
+def _prefetched(dataset: Any, prefetch: Union[int, str]) -> Any:
+    """``dataset.prefetch``: ``"auto"`` is tf.data's AUTOTUNE, 0 none."""
+    import tensorflow as tf
+
+    if prefetch == 0:
+        return dataset
+    return dataset.prefetch(tf.data.AUTOTUNE if prefetch == "auto" else int(prefetch))
 
 
 def batches_per_pass(n: int, batch_size: int, take_batches: Optional[int] = None) -> int:
@@ -148,7 +159,8 @@ def batch_structure(split: Split, outputs: Optional[list[str]] = None) -> tuple:
 
 def make_dataset(split: Split, *, batch_size: int, shuffle: Union[bool, int] = False,
                  seed: Optional[int] = None, take_batches: Optional[int] = None,
-                 initial_epoch: int = 0, outputs: Optional[list[str]] = None) -> Any:
+                 initial_epoch: int = 0, outputs: Optional[list[str]] = None,
+                 prefetch: Union[int, str] = "auto", cache: bool = False) -> Any:
     """A ``tf.data.Dataset`` of batches ``(x, y)`` or ``(x, y, sample_weight)`` (``(x,)`` if no y).
 
     Args:
@@ -162,16 +174,19 @@ def make_dataset(split: Split, *, batch_size: int, shuffle: Union[bool, int] = F
         initial_epoch: start at this epoch's order (resuming a run).
         outputs: the model's output names in order, for per-output sample weights
             (default: the order of the weights mapping).
+        prefetch: as :func:`make_stream`.
+        cache: keep the batches in memory after the first pass (``runtime.cache``);
+            only for unshuffled data (validation, test), whose batches never change.
 
     Example:
         >>> ds = make_dataset(split, batch_size=64, shuffle=1024, seed=0, take_batches=100)
     """
-    import tensorflow as tf
-
     n = len(split)
     batches = _index_dataset(n, batch_size=batch_size, shuffle=shuffle, seed=seed,
                              initial_epoch=initial_epoch)
     dataset = _gather_batches(split, batches, outputs)
     if take_batches is not None:
         dataset = dataset.take(take_batches)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if cache and shuffle is False:
+        dataset = dataset.cache()
+    return _prefetched(dataset, prefetch)

@@ -38,7 +38,7 @@ def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict
     smoke = bool(info.get("smoke"))
     batch = exp.evaluate.batch_size or exp.fit.batch_size
     ds = make_dataset(splits.test, batch_size=batch, shuffle=False, seed=exp.seed,
-                      take_batches=2 if smoke else None)
+                      take_batches=2 if smoke else None, prefetch=exp.runtime.prefetch)
     result = model.evaluate(ds, steps=None if smoke else exp.evaluate.steps,
                             return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in result.items()}

@@ -94,7 +94,8 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
         if split is None:
             return None
         return make_dataset(split, batch_size=batch_size, shuffle=False, take_batches=cap,
-                            outputs=list(sig.outputs))
+                            outputs=list(sig.outputs), prefetch=exp.runtime.prefetch,
+                            cache=exp.runtime.cache)
 
     # One endless stream read steps_per_epoch at a time: the data order is a function
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
@@ -108,7 +109,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     with phase("data"):
         train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
                             seed=seed, skip_batches=initial_epoch * steps,
-                            outputs=list(sig.outputs))
+                            outputs=list(sig.outputs), prefetch=exp.runtime.prefetch)
         validation = dataset(splits.validation, plan.batch_size)
         test = dataset(splits.test, plan.test_batch_size)
     return Prepared(model=model, plan=plan, splits=splits, train=train,

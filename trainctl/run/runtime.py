@@ -79,6 +79,35 @@ def set_precision(policy: str) -> None:
     keras.mixed_precision.set_global_policy(policy)
 
 
+def set_threads(threads: Any) -> None:
+    """``runtime.threads``: the sizes of TensorFlow's intra-op and inter-op thread pools.
+
+    0 leaves TensorFlow's choice (a thread per core: measured fastest here, see
+    docs/benchmarks.md). The pools can only be sized before TensorFlow's first
+    operation; a process that already ran one (several runs in one process) keeps
+    its pools, and a different size asked for there is a UsageError.
+    """
+    import tensorflow as tf
+
+    from trainctl.errors import UsageError
+
+    wanted = {"intra_op": threads.intra_op, "inter_op": threads.inter_op}
+    setters = {"intra_op": tf.config.threading.set_intra_op_parallelism_threads,
+               "inter_op": tf.config.threading.set_inter_op_parallelism_threads}
+    getters = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads,
+               "inter_op": tf.config.threading.get_inter_op_parallelism_threads}
+    for pool, count in wanted.items():
+        if count == 0 or getters[pool]() == count:
+            continue
+        try:
+            setters[pool](count)
+        except RuntimeError:
+            raise UsageError(f"runtime.threads.{pool}: {count} threads asked, but TensorFlow "
+                             f"was already initialised in this process with "
+                             f"{getters[pool]() or 'its default'}; run this config in its "
+                             "own process (e.g. `python -m trainctl fit ...`)") from None
+
+
 def make_strategy(runtime: RuntimeConfig) -> Any:
     """The tf.distribute strategy of ``runtime.distribution``."""
     import tensorflow as tf
@@ -133,7 +162,8 @@ def configure(runtime: RuntimeConfig, *, seed: int | None) -> Any:
     A strategy other than the default is announced on stdout (its class and
     replica count), so a log shows that the run really was distributed.
     """
-    strategy = make_strategy(runtime)  # first: logical devices must precede any op
+    set_threads(runtime.threads)  # first: thread pools and logical devices precede any op
+    strategy = make_strategy(runtime)
     set_seed(seed, runtime.deterministic)
     set_precision(runtime.precision)
     if runtime.distribution.strategy != "default":
