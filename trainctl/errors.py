@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import enum
 from dataclasses import dataclass
 from typing import Iterable
@@ -121,6 +120,8 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
         >>> did_you_mean("Dens", ["Dense", "Dropout"])
         " (did you mean 'Dense'?)"
     """
+    import difflib  # only error messages get here: keep it out of every start-up
+
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     exact_case = lowered.get(str(name).lower())

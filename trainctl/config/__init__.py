@@ -13,10 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from pydantic import ValidationError
 
-from trainctl.config.errors_map import translate
 from trainctl.config.extends import load_with_extends
 from trainctl.config.overrides import apply_overrides
 from trainctl.config.schema import Experiment
@@ -87,6 +85,9 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:
+        # only a config with schema errors needs the translation to file:line messages
+        from trainctl.config.errors_map import translate
+
         _raise_all(translate(exc, data, where, Experiment))
     loaded = LoadedConfig(experiment, data, path, tuple(overrides), where, base_dir)
     if semantic:

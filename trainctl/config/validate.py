@@ -251,14 +251,15 @@ def _model_type_errors(exp: Experiment, locate) -> list[ConfigError]:
     """``model.type`` names a keras.Model subclass with a Keras 3 train_step; ``model.args``
     fit its constructor (checked here only for a subclassed model: with ``layers`` the
     constructor also takes the graph)."""
-    from trainctl.build import resolve_model_class
-    from trainctl.registry.catalog import check_component
-
     if exp.model.type is None:
         if exp.model.args:
             return [ConfigError("model.args needs model.type naming the model class",
                                 key="model.args", where=locate("model.args"))]
         return []
+    # imported only for a subclassed model: a plain layer graph needs no trainctl.build
+    from trainctl.build import resolve_model_class
+    from trainctl.registry.catalog import check_component
+
     try:
         resolve_model_class(exp, locate)
     except ConfigError as exc:

@@ -157,11 +157,12 @@ def output_losses(exp: Experiment) -> dict[str, Any]:
 
 def check_class_weights(exp: Experiment, locate: Locate) -> list[ConfigError]:
     """Class weights need an output trained on class labels; ``output`` must name one."""
-    from trainctl.run.plan import output_kind
-
     sw = exp.data.sample_weight
     if not exp.fit.class_weight and sw is None:
         return []
+    # imported only now: most configs have no class weights and need no trainctl.run
+    from trainctl.run.plan import output_kind
+
     losses = output_losses(exp)
     with_classes = [n for n, loss in losses.items()
                     if loss is not None and output_kind(loss) in CLASS_KINDS]
