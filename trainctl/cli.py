@@ -82,6 +82,10 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
         except ValueError as exc:
             raise UsageError(f"--name: {exc}") from None
     reset()
+    with phase("import"):
+        # numpy is the first import of any Keras script (TensorFlow needs it too):
+        # timed as an import, not as trainctl's config work, which would import it.
+        import numpy  # noqa: F401
     with phase("config"):
         cfg = load_config(config, overrides)
     run = run_fit(cfg, runs_dir=runs_dir, name=name, smoke=smoke, verbose=verbose)

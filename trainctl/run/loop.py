@@ -141,12 +141,12 @@ class CustomLoop:
         for begin, n, iterator in train.epoch():
             callbacks.on_train_batch_begin(begin)
             try:
-                logs, batch_loss, done = self._train_fn(iterator, tf.constant(n))
+                logs, losses, done = self._train_fn(iterator, tf.constant(n))
             except tf.errors.OutOfRangeError:
                 train.ran_out()
                 break
             train.seen += int(done) - n  # a group cut short by the end of the data
-            self._log_lines(int(done), batch_loss)
+            self._log_lines(int(done), losses)
             callbacks.on_train_batch_end(begin + int(done) - 1, logs)
             if self.model.stop_training:
                 break
@@ -241,22 +241,23 @@ class CustomLoop:
             if self.per_call == 1:  # decided at trace time: no loop for one step a call
                 return logs, _stack(losses), tf.constant(1)
 
-            def cond(done, more, logs, losses):
-                return tf.logical_and(more, done < n)
+            # As Keras's loop: the step is unconditional in the body and the next batch
+            # is fetched (as an Optional) only while steps remain, so a group never
+            # takes a batch it does not run. A step inside a tf.cond per iteration
+            # costs ~10% more per step.
+            def cond(done, logs, losses, batch):
+                return tf.logical_and(done < n, batch.has_value())
 
-            def body(done, more, logs, losses):
-                batch = iterator.get_next_as_optional()
+            def body(done, logs, losses, batch):
+                logs, loss = one(batch.get_value())
+                losses = losses.write(done, loss) if every_loss else loss
+                batch = tf.cond(done + 1 < n, iterator.get_next_as_optional, lambda: batch)
+                return done + 1, logs, losses, batch
 
-                def step_on_batch():
-                    new_logs, loss = one(batch.get_value())
-                    kept = losses.write(done, loss) if every_loss else loss
-                    return done + 1, tf.constant(True), new_logs, kept
-
-                return tf.cond(batch.has_value(), step_on_batch,
-                               lambda: (done, tf.constant(False), logs, losses))
-
-            done, _, logs, losses = tf.while_loop(
-                cond, body, (tf.constant(1), tf.constant(True), logs, losses))
+            batch = tf.cond(n > 1, iterator.get_next_as_optional,
+                            lambda: tf.experimental.Optional.empty(iterator.element_spec))
+            done, logs, losses, _ = tf.while_loop(
+                cond, body, (tf.constant(1), logs, losses, batch))
             return logs, _stack(losses), done
 
         return tf.function(run, reduce_retracing=True, autograph=False)
