@@ -116,6 +116,8 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
         assert (path / "model.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     else:
         assert "apt-get install graphviz" in info["notes"][0]
+    # no callback changes weights after the last epoch: model.keras is last.keras again
+    assert (path / "model.keras").read_bytes() == (path / "checkpoints/last.keras").read_bytes()
     # no temp files left behind by the atomic writes
     assert not [p for p in path.rglob("*") if ".tmp" in p.name]
 
@@ -220,7 +222,8 @@ CALLBACKS = SYNTH.replace("  epochs: 2\n", """\
   epochs: 6
   monitor: val_sparse_categorical_accuracy
   callbacks:
-    - {type: EarlyStopping, monitor: val_loss, patience: 1, min_delta: 10.0}
+    - {type: EarlyStopping, monitor: val_loss, patience: 1, min_delta: 10.0,
+       restore_best_weights: true}
     - {type: CSVLogger, filename: logs/keras.csv}
     - {type: ModelCheckpoint, filepath: "checkpoints/epoch-{epoch:02d}.keras"}
 """) + "runtime: {tensorboard: {update_freq: epoch}}\n"
@@ -239,6 +242,17 @@ def test_user_callbacks_and_tensorboard_write_into_the_run(tmp_path, write_confi
         ["epoch-01.keras", "epoch-02.keras"]
     events = list((path / "tensorboard").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} == {"train", "validation"}
+    # restore_best_weights changed the weights after the last epoch: model.keras holds
+    # epoch 1's weights, not last.keras's (epoch 2)
+    import keras
+
+    def weights(name):
+        return keras.models.load_model(path / name).get_weights()
+
+    final, first = weights("model.keras"), weights("checkpoints/epoch-01.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(final, first))
+    assert not all(np.array_equal(a, b)
+                   for a, b in zip(final, weights("checkpoints/last.keras")))
 
 
 def test_callback_path_cannot_leave_the_run(tmp_path, write_config):

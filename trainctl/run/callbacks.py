@@ -122,15 +122,22 @@ class Checkpointer(keras.callbacks.Callback):
         super().__init__()
         self.run, self.monitor, self.mode = run, monitor, mode
         self.best: float | None = None
+        self.saved_step: int | None = None  # the optimizer step last.keras holds
+
+    def holds_final(self) -> bool:
+        """Whether last.keras holds the model as it is now (no step since its save)."""
+        step = _optimizer_step(self.model)
+        return step is not None and step == self.saved_step
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is not None and not math.isfinite(float(value)):
             return  # never overwrite a good checkpoint with a diverged model
         last = self._save("last.keras")
+        self.saved_step = _optimizer_step(self.model)
         if value is not None and self._improved(float(value)):
             self.best = float(value)
-            self._same_as(last, "best.keras")
+            same_file(last, last.with_name("best.keras"))
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -144,18 +151,24 @@ class Checkpointer(keras.callbacks.Callback):
         tmp.replace(target)
         return target
 
-    def _same_as(self, saved: Path, name: str) -> None:
-        """``name`` holding the model just saved: a hard link to it where the file
-        system has them (the next epoch's save replaces ``saved``, not the link's
-        file), else a copy; either way no second serialisation of the model."""
-        target = saved.with_name(name)
-        tmp = target.with_name(f".{name}.tmp.keras")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(saved, tmp)
-        except OSError:
-            shutil.copyfile(saved, tmp)
-        tmp.replace(target)
+
+def same_file(saved: Path, target: Path) -> None:
+    """``target`` holding what ``saved`` holds: a hard link where the file system has
+    them (trainctl replaces ``saved`` on its next save, never writes into it, so the
+    link keeps this content), else a copy; either way no second serialisation of
+    the model. Atomic, like every run file."""
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(saved, tmp)
+    except OSError:
+        shutil.copyfile(saved, tmp)
+    tmp.replace(target)
+
+
+def _optimizer_step(model: Any) -> int | None:
+    optimizer = getattr(model, "optimizer", None)
+    return int(optimizer.iterations.numpy()) if optimizer is not None else None
 
 
 class SignalStop(keras.callbacks.Callback):

@@ -164,7 +164,7 @@ def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
 
 
 def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: bool = False,
-          restore_optimizers: bool = True) -> None:
+          restore_optimizers: bool = True) -> list:
     """``model.fit`` (or the custom loop) with trainctl's callbacks; record how it ended.
 
     Args:
@@ -174,6 +174,9 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
         stop: the SignalStop the signal handlers report to.
         resume: restore the run's saved state first (``trainctl resume``).
         restore_optimizers: with ``resume``, the optimizers' state too.
+
+    Returns:
+        The run's callbacks.
 
     Raises:
         RunFailed: training crashed or diverged (status failed, exit 1).
@@ -222,6 +225,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
     if done < plan.epochs:  # a callback (EarlyStopping, ...) set stop_training
         print(f"stopped early after epoch {done} of {plan.epochs}", flush=True)
         run.update_run(stopped_early_after_epoch=done)
+    return callbacks
 
 
 def diverged(run: RunDir, exc: Any) -> None:
@@ -242,8 +246,9 @@ def run_to_end(cfg: LoadedConfig, prep: Prepared, run: RunDir, stop: Any, *,
         Interrupted: exit 130 (SIGINT) or 143 (SIGTERM), with how to resume.
     """
     try:
-        train(cfg, prep, run, stop=stop, resume=resume, restore_optimizers=restore_optimizers)
-        complete(prep, run)
+        callbacks = train(cfg, prep, run, stop=stop, resume=resume,
+                          restore_optimizers=restore_optimizers)
+        complete(prep, run, last_is_final=last_is_final(cfg, prep, callbacks))
     except (KeyboardInterrupt, Interrupted) as exc:
         if not isinstance(exc, Interrupted):
             exc = Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
@@ -329,13 +334,33 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
     return run
 
 
-def complete(prep: Prepared, run: RunDir) -> None:
-    """After training: model.keras, the test metrics, status completed."""
+def last_is_final(cfg: LoadedConfig, prep: Prepared, callbacks: list) -> bool:
+    """Whether checkpoints/last.keras is the final model: saved after the last step,
+    with nothing that changes weights at the end of training (a user callback, such
+    as EarlyStopping's restore_best_weights; an optimizer's EMA)."""
+    from trainctl.run.callbacks import Checkpointer
+
+    if cfg.experiment.fit.callbacks or getattr(prep.model.optimizer, "use_ema", False):
+        return False
+    return any(isinstance(c, Checkpointer) and c.holds_final() for c in callbacks)
+
+
+def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> None:
+    """After training: model.keras, the test metrics, status completed.
+
+    With ``last_is_final``, model.keras is checkpoints/last.keras again (a hard link
+    or a copy) instead of a second serialisation of the same model.
+    """
+    from trainctl.run.callbacks import same_file
     from trainctl.run.console import format_metrics
 
     try:
         with phase("save"):
-            save_model(prep.model, run)
+            last = run.file("checkpoints") / "last.keras"
+            if last_is_final and last.is_file():
+                same_file(last, run.file("model.keras"))
+            else:
+                save_model(prep.model, run)
         with phase("evaluate"):
             metrics = evaluate_test(prep)
         if metrics is not None:
