@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("keras")
 from trainctl.artifacts import RunDir  # noqa: E402
-from trainctl.run.callbacks import Checkpointer  # noqa: E402
+from trainctl.run.callbacks import Checkpointer, same_file  # noqa: E402
 
 
 class SavesItsEpoch:
@@ -20,15 +20,9 @@ class SavesItsEpoch:
             f.write(f"epoch {self.epoch}")
 
 
-@pytest.mark.parametrize("linkable", [True, False])
-def test_best_keeps_its_epoch_when_last_moves_on(tmp_path, monkeypatch, linkable):
-    """best.keras is the file last.keras was at its epoch (a hard link, or a copy where
-    the file system has none); the next epoch's last.keras must not change it."""
-    if not linkable:
-        def no_links(*args):
-            raise OSError("hard links not supported")
-
-        monkeypatch.setattr("trainctl.run.callbacks.os.link", no_links)
+def test_best_keeps_its_epoch_when_last_moves_on(tmp_path):
+    """best.keras is a copy of last.keras at its epoch; the next epoch's last.keras must
+    not change it."""
     run = RunDir.create(tmp_path, "ck")
     model = SavesItsEpoch()
     checkpointer = Checkpointer(run, "val_loss", "min")
@@ -40,3 +34,28 @@ def test_best_keeps_its_epoch_when_last_moves_on(tmp_path, monkeypatch, linkable
     assert (folder / "last.keras").read_text() == "epoch 2"
     assert (folder / "best.keras").read_text() == "epoch 1"
     assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "last.keras"]
+
+
+def test_a_save_into_one_copy_leaves_the_others_alone(tmp_path):
+    """Keras's model.save writes into an existing file: with hard links a user saving
+    over model.keras would change the checkpoints too. Copies are independent."""
+    last = tmp_path / "last.keras"
+    last.write_text("epoch 1")
+    same_file(last, tmp_path / "model.keras")
+    with open(tmp_path / "model.keras", "w") as f:  # in place, as model.save does
+        f.write("fine-tuned")
+    assert last.read_text() == "epoch 1"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_ema_inside_a_loss_scale_optimizer_still_needs_its_own_save():
+    """mixed_float16 wraps the optimizer: its EMA weights, swapped in after the last
+    epoch, make model.keras differ from last.keras."""
+    import keras
+
+    from trainctl.run.fit import optimizer_uses_ema
+
+    wrapped = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(use_ema=True))
+    assert optimizer_uses_ema(wrapped) and optimizer_uses_ema(keras.optimizers.SGD(use_ema=True))
+    assert not optimizer_uses_ema(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
+    assert not optimizer_uses_ema(None)

@@ -96,8 +96,8 @@ def test_fit_writes_a_complete_run(tmp_path, write_config):
     from trainctl.run.timing import OWN
 
     timings = info["timings"]
-    assert {"import", "config", "build", "data", "checks", "run_dir", "fit", "callbacks",
-            "save", "evaluate", "status"} <= set(timings)
+    assert {"startup", "import", "config", "build", "data", "checks", "compile", "run_dir",
+            "fit", "callbacks", "save", "evaluate", "status"} <= set(timings)
     assert all(seconds >= 0 for seconds in timings.values())
     assert timings["own"] == pytest.approx(sum(timings[k] for k in OWN), abs=0.01)
     assert 0 < timings["callbacks"] < timings["fit"]

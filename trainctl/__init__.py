@@ -10,7 +10,13 @@ Plug-in modules register their classes with :func:`register`::
         ...
 """
 
+import time as _time
+
 __version__ = "0.1.0"
+
+# When trainctl's first module was imported: run.json ``timings.startup`` counts
+# trainctl's own imports (click, the config schema, ...) from here.
+STARTED = _time.perf_counter()
 
 
 def register(kind, obj=None, *, name=None):

@@ -70,22 +70,28 @@ def cli() -> None:
 def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
         name: str | None, verbose: bool) -> None:
     """Train CONFIG; the last line printed is the run folder."""
-    from trainctl.config import load_config
-    from trainctl.config.schema import check_run_name
-    from trainctl.errors import UsageError
-    from trainctl.run.fit import fit as run_fit
-    from trainctl.run.timing import phase, reset
+    import time
+
+    from trainctl import STARTED
+    from trainctl.run.timing import add, phase, reset
+
+    reset()
+    add("startup", time.perf_counter() - STARTED)  # click and trainctl.cli
+    with phase("import"):
+        # numpy is the first import of any Keras script (TensorFlow needs it too):
+        # timed as an import, not as trainctl's own start-up.
+        import numpy  # noqa: F401
+    with phase("startup"):
+        from trainctl.config import load_config
+        from trainctl.config.schema import check_run_name
+        from trainctl.errors import UsageError
+        from trainctl.run.fit import fit as run_fit
 
     if name is not None:
         try:
             check_run_name(name)
         except ValueError as exc:
             raise UsageError(f"--name: {exc}") from None
-    reset()
-    with phase("import"):
-        # numpy is the first import of any Keras script (TensorFlow needs it too):
-        # timed as an import, not as trainctl's config work, which would import it.
-        import numpy  # noqa: F401
     with phase("config"):
         cfg = load_config(config, overrides)
     run = run_fit(cfg, runs_dir=runs_dir, name=name, smoke=smoke, verbose=verbose)

@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import sys
 import time
@@ -131,6 +130,7 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
+        self.saved_step = None  # last.keras holds an earlier epoch until saved below
         if value is not None and not math.isfinite(float(value)):
             return  # never overwrite a good checkpoint with a diverged model
         last = self._save("last.keras")
@@ -153,16 +153,12 @@ class Checkpointer(keras.callbacks.Callback):
 
 
 def same_file(saved: Path, target: Path) -> None:
-    """``target`` holding what ``saved`` holds: a hard link where the file system has
-    them (trainctl replaces ``saved`` on its next save, never writes into it, so the
-    link keeps this content), else a copy; either way no second serialisation of
-    the model. Atomic, like every run file."""
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(saved, tmp)
-    except OSError:
-        shutil.copyfile(saved, tmp)
+    """``target`` holding what ``saved`` holds: a byte copy (no second serialisation of
+    the model), written atomically like every run file. Not a hard link: Keras's
+    ``model.save`` writes into an existing file, so a user saving over model.keras
+    would change the checkpoints too."""
+    tmp = target.with_name(f".{target.name}.copy.tmp")
+    shutil.copyfile(saved, tmp)
     tmp.replace(target)
 
 

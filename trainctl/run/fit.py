@@ -46,6 +46,7 @@ class Prepared:
     steps_per_epoch: int
     initial_epoch: int = 0
     steps_per_execution: int = 1
+    loop: Any = None  # the CustomLoop of fit.loop: custom; None: model.fit
 
 
 def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Plan | None = None,
@@ -101,11 +102,14 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
     per_call = choose_steps_per_execution(cfg, plan, steps, strategy.num_replicas_in_sync)
-    # Before the check: it traces the test function, which validation then reuses
-    # (setting steps_per_execution afterwards would throw that trace away).
     apply_steps_per_execution(model, per_call)
-    with phase("checks"):
-        check_one_batch(model, splits.train, plan.batch_size, list(sig.outputs), cfg)
+    loop = None
+    if exp.fit.loop == "custom":
+        from trainctl.run.loop import CustomLoop
+
+        loop = CustomLoop(model, log_every=exp.fit.log_every)
+    with phase("compile"):
+        check_one_batch(model, loop, splits.train, plan.batch_size, list(sig.outputs), cfg)
     with phase("data"):
         train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
                             seed=seed, skip_batches=initial_epoch * steps,
@@ -118,7 +122,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
                     distribution={"strategy": type(strategy).__name__,
                                   "replicas": strategy.num_replicas_in_sync},
                     seed=seed, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                    steps_per_execution=per_call)
+                    steps_per_execution=per_call, loop=loop)
 
 
 def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
@@ -132,27 +136,26 @@ def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
                   callbacks=user_callback_classes(cfg), replicas=replicas)
 
 
-def check_one_batch(model: Any, split: Any, batch_size: int, outputs: list[str],
+def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs: list[str],
                     cfg: LoadedConfig) -> None:
     """Evaluate loss and metrics on the first training batch before the run starts.
 
-    A loss or metric that does not fit its output (shapes, dtypes) then fails
-    here as a config error (exit 2, no run folder) instead of as a crash deep in
-    TensorFlow after training started. The model's ``test_step`` runs eagerly on
-    a few samples (no trace: milliseconds) and updates no weights; under several
-    replicas ``test_on_batch`` runs it in the strategy's way (a trace).
+    A loss or metric that does not fit its output (shapes, dtypes), or that cannot
+    run inside a compiled function, then fails here as a config error (exit 2, no
+    run folder) instead of as a crash after training started. It runs the test
+    function validation uses (``model.evaluate``, or the custom loop's), on a batch
+    shaped like validation's: that function's trace is kept and validation reuses
+    it, so the check costs one batch, not one trace. No weights change.
     """
-    import tensorflow as tf
+    from trainctl.data import make_dataset
 
-    from trainctl.data import batch_structure
-
-    head = split.take(slice(0, min(batch_size, len(split), 8)))
-    batch = tf.nest.map_structure(tf.convert_to_tensor, batch_structure(head, outputs))
+    head = split.take(slice(0, min(batch_size, len(split))))
+    batch = make_dataset(head, batch_size=batch_size, outputs=outputs)
     try:
-        if model.distribute_strategy.num_replicas_in_sync > 1:
-            model.test_on_batch(*batch)
+        if loop is not None:
+            loop.evaluate(batch)
         else:
-            model.test_step(batch)
+            model.evaluate(batch, verbose=0)
         model.reset_metrics()
     except Exception as exc:
         first = " ".join(str(exc).strip().splitlines()[:2])[:400]
@@ -195,11 +198,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
     started = time.perf_counter()
     try:
         with stop.deferred():
-            fit_fn = prep.model.fit
-            if cfg.experiment.fit.loop == "custom":
-                from trainctl.run.loop import CustomLoop
-
-                fit_fn = CustomLoop(prep.model, log_every=cfg.experiment.fit.log_every).fit
+            fit_fn = prep.loop.fit if prep.loop is not None else prep.model.fit
             with phase("fit"):
                 history = fit_fn(prep.train, epochs=plan.epochs, initial_epoch=prep.initial_epoch,
                              steps_per_epoch=prep.steps_per_epoch,
@@ -275,7 +274,7 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
 
     try:
         with phase("status"):
-            notes = settle(run)
+            notes = settle(run, timeout=30.0 if status == "completed" else 3.0)
             info = run.read_json("run.json")
             end = now()
             attempts = info.get("attempts") or [{}]
@@ -340,16 +339,23 @@ def last_is_final(cfg: LoadedConfig, prep: Prepared, callbacks: list) -> bool:
     as EarlyStopping's restore_best_weights; an optimizer's EMA)."""
     from trainctl.run.callbacks import Checkpointer
 
-    if cfg.experiment.fit.callbacks or getattr(prep.model.optimizer, "use_ema", False):
+    if cfg.experiment.fit.callbacks or optimizer_uses_ema(getattr(prep.model, "optimizer", None)):
         return False
     return any(isinstance(c, Checkpointer) and c.holds_final() for c in callbacks)
+
+
+def optimizer_uses_ema(optimizer: Any) -> bool:
+    """Whether fit ends by swapping in EMA weights (``use_ema``), also for an optimizer
+    wrapped in mixed_float16's LossScaleOptimizer."""
+    inner = getattr(optimizer, "inner_optimizer", None)
+    return any(bool(getattr(o, "use_ema", False)) for o in (optimizer, inner))
 
 
 def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> None:
     """After training: model.keras, the test metrics, status completed.
 
-    With ``last_is_final``, model.keras is checkpoints/last.keras again (a hard link
-    or a copy) instead of a second serialisation of the same model.
+    With ``last_is_final``, model.keras is a copy of checkpoints/last.keras instead
+    of a second serialisation of the same model.
     """
     from trainctl.run.callbacks import same_file
     from trainctl.run.console import format_metrics

@@ -47,8 +47,7 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None)
             run.update_run(notes=[note])
             print(f"note: {note}", flush=True)
     except BaseException:
-        for _, proc in run.background:
-            proc.kill()
+        stop_background(run)
         run.discard()  # e.g. the disk filled up: leave no half-written run folder
         raise
     return run
@@ -73,39 +72,70 @@ def plot_model(model: Any, run: RunDir) -> str | None:
         graph = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True)
     except ImportError as exc:  # pydot missing
         return f"model.png skipped: {exc}"
-    proc = subprocess.Popen(["dot", "-Tpng", "-o", str(run.file("model.png"))],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    run.background.append(("model.png", proc))
-    proc.stdin.write(graph.to_string().encode())
-    proc.stdin.close()
+    import tempfile
+
+    # dot writes a temp file, renamed by settle() once dot succeeded: never a half PNG;
+    # its messages go to a file, not a pipe nobody reads until it ends (a full pipe
+    # would block it).
+    errors = tempfile.TemporaryFile()
+    proc = subprocess.Popen(["dot", "-Tpng", "-o", str(run.file(".model.tmp.png"))],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                            start_new_session=True)
+    run.background.append(("model.png", proc, errors))
+    try:
+        proc.stdin.write(graph.to_string().encode())
+        proc.stdin.close()
+    except BrokenPipeError:  # dot died at once: settle() reports its exit code
+        pass
     return None
 
 
 def settle(run: RunDir, timeout: float = 30.0) -> list[str]:
-    """Wait for the files other processes are writing into the run (:func:`plot_model`);
-    a note for each that failed. ``start_new_session`` keeps Ctrl-C from reaching
-    them, so an interrupted run still gets its files."""
+    """Collect the files other processes write into the run (:func:`plot_model`); a
+    note for each that failed. A process still running after ``timeout`` seconds, or
+    when this wait is interrupted (the interrupt is not passed on: the run's status is
+    written next), is killed and its file left out.
+
+    ``start_new_session`` keeps a Ctrl-C meant for trainctl from reaching Graphviz;
+    an interrupted run waits a short ``timeout`` instead.
+    """
     import subprocess
 
     notes = []
-    for name, proc in run.background:
+    while run.background:
+        name, proc, errors = run.background.pop()
+        tmp = run.file(f".{Path(name).stem}.tmp{Path(name).suffix}")
         try:
             proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:  # a timeout, or a (second) Ctrl-C while waiting:
+            # the run's status is about to be written and matters more than its picture
             proc.kill()
             proc.wait()
-            notes.append(f"{name} not written: Graphviz took over {timeout:.0f} s")
+            tmp.unlink(missing_ok=True)
+            errors.close()
+            notes.append(f"{name} not written: Graphviz took over {timeout:.0f} s"
+                         if isinstance(exc, subprocess.TimeoutExpired) else
+                         f"{name} not written: interrupted while Graphviz drew it")
             continue
-        finally:
-            err = proc.stderr.read() if proc.returncode is not None else b""
-            proc.stderr.close()
-        if proc.returncode != 0:
-            first = err.decode(errors="replace").strip().splitlines()[:1]
+        errors.seek(0)
+        first = errors.read().decode(errors="replace").strip().splitlines()[:1]
+        errors.close()
+        if proc.returncode == 0 and tmp.is_file():
+            tmp.replace(run.file(name))
+        else:
+            tmp.unlink(missing_ok=True)
             notes.append(f"{name} not written: dot exited {proc.returncode}"
                          + (f": {first[0]}" if first else ""))
-    run.background.clear()
     return notes
+
+
+def stop_background(run: RunDir) -> None:
+    """Kill and reap what :func:`plot_model` started (a run that is being discarded)."""
+    while run.background:
+        _, proc, errors = run.background.pop()
+        proc.kill()
+        proc.wait()
+        errors.close()
 
 
 def attempt(command: str, started: str, **fields: Any) -> dict:
