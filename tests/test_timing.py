@@ -42,3 +42,13 @@ def test_reset_starts_afresh():
         pass
     timing.reset()
     assert timing.timings() == {"own": 0.0}
+
+
+def test_startup_is_counted_for_the_first_run_of_a_process_only(monkeypatch):
+    monkeypatch.setattr(timing, "_startup_counted", False)
+    timing.add_startup()
+    first = timing.timings()["startup"]
+    assert first > 0
+    timing.reset()
+    timing.add_startup()
+    assert "startup" not in timing.timings()

@@ -70,13 +70,10 @@ def cli() -> None:
 def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
         name: str | None, verbose: bool) -> None:
     """Train CONFIG; the last line printed is the run folder."""
-    import time
-
-    from trainctl import STARTED
-    from trainctl.run.timing import add, phase, reset
+    from trainctl.run.timing import add_startup, phase, reset
 
     reset()
-    add("startup", time.perf_counter() - STARTED)  # click and trainctl.cli
+    add_startup()
     with phase("import"):
         # numpy is the first import of any Keras script (TensorFlow needs it too):
         # timed as an import, not as trainctl's own start-up.

@@ -74,3 +74,18 @@ def timings() -> dict[str, float]:
 def reset() -> None:
     """Start counting afresh (a new run in the same process)."""
     _seconds.clear()
+
+
+_startup_counted = False
+
+
+def add_startup() -> None:
+    """Phase ``startup``: the time since trainctl's first import (click, trainctl.cli),
+    for the first run of a process only: later runs in it (tests, a batch of runs)
+    imported nothing."""
+    global _startup_counted
+    import trainctl
+
+    if not _startup_counted:
+        _startup_counted = True
+        add("startup", time.perf_counter() - trainctl.STARTED)
