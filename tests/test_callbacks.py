@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("keras")
-from trainctl.artifacts import RunDir  # noqa: E402
-from trainctl.run.callbacks import Checkpointer, same_file  # noqa: E402
+from trainctl.artifacts import RunDir, copy_file  # noqa: E402
+from trainctl.run.callbacks import Checkpointer  # noqa: E402
 
 
 class SavesItsEpoch:
@@ -41,7 +41,7 @@ def test_a_save_into_one_copy_leaves_the_others_alone(tmp_path):
     over model.keras would change the checkpoints too. Copies are independent."""
     last = tmp_path / "last.keras"
     last.write_text("epoch 1")
-    same_file(last, tmp_path / "model.keras")
+    copy_file(last, tmp_path / "model.keras")
     with open(tmp_path / "model.keras", "w") as f:  # in place, as model.save does
         f.write("fine-tuned")
     assert last.read_text() == "epoch 1"

@@ -50,6 +50,33 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def save_keras(model: Any, target: Path) -> None:
+    """``model.save`` to ``target`` through a temp file and a rename, like every run file;
+    a failed save leaves neither a temp file nor a half-written ``target``."""
+    target = Path(target)
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    try:
+        model.save(tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """``target`` holding what ``source`` holds, through a temp file and a rename.
+
+    A byte copy, not a hard link: Keras's ``model.save`` writes into an existing
+    file, so a user saving over model.keras would change a linked checkpoint too.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.copy.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -163,8 +190,9 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        # (file name, process) for files another process writes into the folder
-        # while the run goes on (model.png by Graphviz); trainctl.run.start.settle.
+        # (file name, its temp file, process, stderr file) for files another process
+        # writes into the folder while the run goes on (model.png by Graphviz);
+        # trainctl.run.start.settle collects them.
         self.background: list = []
 
     @classmethod

@@ -14,7 +14,7 @@ Example:
 from trainctl.data.base import SOURCES, RawData, SourceContext, source
 from trainctl.data.checks import check_against_model
 from trainctl.data.load import load_splits
-from trainctl.data.pipeline import batch_structure, batches_per_pass, make_dataset, make_stream
+from trainctl.data.pipeline import batches_per_pass, make_dataset, make_stream
 from trainctl.data.sources import check_source, source_names
 from trainctl.data.transforms import TRANSFORMS, apply_transforms, check_transform, \
     check_transforms
@@ -23,7 +23,7 @@ from trainctl.data.weights import weigh_splits
 
 __all__ = [
     "SOURCES", "TRANSFORMS", "OutputInfo", "RawData", "Signature", "SourceContext", "Split",
-    "Splits", "apply_transforms", "batch_structure", "batches_per_pass", "check_against_model", "check_source",
+    "Splits", "apply_transforms", "batches_per_pass", "check_against_model", "check_source",
     "check_transform", "check_transforms", "load_splits", "make_dataset", "make_stream", "source",
     "source_names", "weigh_splits",
 ]

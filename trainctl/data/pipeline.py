@@ -66,7 +66,7 @@ def _gather_batches(split: Split, batches: Any, outputs: Optional[list[str]]) ->
     """Batches of indices -> batches of the split's arrays."""
     import tensorflow as tf
 
-    data = tf.nest.map_structure(tf.convert_to_tensor, batch_structure(split, outputs))
+    data = tf.nest.map_structure(tf.convert_to_tensor, _structure(split, outputs))
     # The arrays enter the pipeline once, as a repeated single element, rather than
     # being captured as graph constants by the map function (which copies them per
     # trace and fails above 2 GB).
@@ -137,7 +137,7 @@ def batches_per_pass(n: int, batch_size: int, take_batches: Optional[int] = None
     return min(count, take_batches) if take_batches is not None else count
 
 
-def batch_structure(split: Split, outputs: Optional[list[str]] = None) -> tuple:
+def _structure(split: Split, outputs: Optional[list[str]] = None) -> tuple:
     """``(x, y)``, ``(x, y, sample_weight)`` or ``(x,)`` as Keras unpacks them.
 
     Per-output weights ``{name: array}`` become a tuple in output order: Keras 3

@@ -10,16 +10,14 @@ Example:
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
 import keras
 
-from trainctl.artifacts import RunDir
+from trainctl.artifacts import RunDir, copy_file, save_keras
 from trainctl.run.console import format_metrics
 
 
@@ -133,33 +131,17 @@ class Checkpointer(keras.callbacks.Callback):
         self.saved_step = None  # last.keras holds an earlier epoch until saved below
         if value is not None and not math.isfinite(float(value)):
             return  # never overwrite a good checkpoint with a diverged model
-        last = self._save("last.keras")
+        folder = self.run.file("checkpoints")
+        save_keras(self.model, folder / "last.keras")
         self.saved_step = _optimizer_step(self.model)
         if value is not None and self._improved(float(value)):
             self.best = float(value)
-            same_file(last, last.with_name("best.keras"))
+            copy_file(folder / "last.keras", folder / "best.keras")  # not a second save
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
             return True
         return value < self.best if self.mode == "min" else value > self.best
-
-    def _save(self, name: str) -> Path:
-        target = self.run.file("checkpoints") / name
-        tmp = target.with_name(f".{name}.tmp.keras")
-        self.model.save(tmp)
-        tmp.replace(target)
-        return target
-
-
-def same_file(saved: Path, target: Path) -> None:
-    """``target`` holding what ``saved`` holds: a byte copy (no second serialisation of
-    the model), written atomically like every run file. Not a hard link: Keras's
-    ``model.save`` writes into an existing file, so a user saving over model.keras
-    would change the checkpoints too."""
-    tmp = target.with_name(f".{target.name}.copy.tmp")
-    shutil.copyfile(saved, tmp)
-    tmp.replace(target)
 
 
 def _optimizer_step(model: Any) -> int | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainctl.artifacts import RunDir, now
+from trainctl.artifacts import RunDir, copy_file, now, save_keras
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
 from trainctl.run.execution import apply as apply_steps_per_execution
@@ -201,7 +201,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
             fit_fn = prep.loop.fit if prep.loop is not None else prep.model.fit
             with phase("fit"):
                 history = fit_fn(prep.train, epochs=plan.epochs, initial_epoch=prep.initial_epoch,
-                             steps_per_epoch=prep.steps_per_epoch,
+                                 steps_per_epoch=prep.steps_per_epoch,
                                  validation_data=prep.validation,
                                  validation_steps=None if plan.smoke else plan.validation_steps,
                                  validation_freq=cfg.experiment.fit.validation_freq,
@@ -357,16 +357,15 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> Non
     With ``last_is_final``, model.keras is a copy of checkpoints/last.keras instead
     of a second serialisation of the same model.
     """
-    from trainctl.run.callbacks import same_file
     from trainctl.run.console import format_metrics
 
     try:
         with phase("save"):
             last = run.file("checkpoints") / "last.keras"
             if last_is_final and last.is_file():
-                same_file(last, run.file("model.keras"))
+                copy_file(last, run.file("model.keras"))
             else:
-                save_model(prep.model, run)
+                save_keras(prep.model, run.file("model.keras"))
         with phase("evaluate"):
             metrics = evaluate_test(prep)
         if metrics is not None:
@@ -382,13 +381,3 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> Non
         print(f"test - {format_metrics(metrics)}", flush=True)
     finish(run, "completed", None)
 
-
-def save_model(model: Any, run: RunDir) -> None:
-    """``model.keras``, written through a temp file like every run file."""
-    target = run.file("model.keras")
-    tmp = target.with_name(".model.tmp.keras")
-    try:
-        model.save(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)  # a failed save leaves no temp file behind

@@ -78,10 +78,11 @@ def plot_model(model: Any, run: RunDir) -> str | None:
     # its messages go to a file, not a pipe nobody reads until it ends (a full pipe
     # would block it).
     errors = tempfile.TemporaryFile()
-    proc = subprocess.Popen(["dot", "-Tpng", "-o", str(run.file(".model.tmp.png"))],
+    tmp = run.file(".model.tmp.png")
+    proc = subprocess.Popen(["dot", "-Tpng", "-o", str(tmp)],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                             start_new_session=True)
-    run.background.append(("model.png", proc, errors))
+    run.background.append(("model.png", tmp, proc, errors))
     try:
         proc.stdin.write(graph.to_string().encode())
         proc.stdin.close()
@@ -103,8 +104,7 @@ def settle(run: RunDir, timeout: float = 30.0) -> list[str]:
 
     notes = []
     while run.background:
-        name, proc, errors = run.background.pop()
-        tmp = run.file(f".{Path(name).stem}.tmp{Path(name).suffix}")
+        name, tmp, proc, errors = run.background.pop()
         try:
             proc.wait(timeout=timeout)
         except BaseException as exc:  # a timeout, or a (second) Ctrl-C while waiting:
@@ -132,10 +132,11 @@ def settle(run: RunDir, timeout: float = 30.0) -> list[str]:
 def stop_background(run: RunDir) -> None:
     """Kill and reap what :func:`plot_model` started (a run that is being discarded)."""
     while run.background:
-        _, proc, errors = run.background.pop()
+        _, tmp, proc, errors = run.background.pop()
         proc.kill()
         proc.wait()
         errors.close()
+        tmp.unlink(missing_ok=True)
 
 
 def attempt(command: str, started: str, **fields: Any) -> dict:

@@ -4,8 +4,8 @@ trainctl promises to cost its users no time (issue 5: its own work under 3% of
 a run's wall time), so every run measures its own work instead of leaving it to
 guesswork: the phases a plain Keras script also has (importing TensorFlow,
 building the model, loading data, training, the test evaluation) and the ones
-only trainctl has (:data:`OWN`: the config, the checks, the run folder, the
-callbacks it adds, saving and status). ``benchmarks/runner_vs_script.py`` prints
+only trainctl has (:data:`OWN`: its own imports, the config, the checks, the run
+folder, the callbacks it adds, saving and status). ``benchmarks/runner_vs_script.py`` prints
 their sum against the process's wall time.
 
 Example:
@@ -55,11 +55,8 @@ def timed(name: str, func: Callable) -> Callable:
     """
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
+        with phase(name):
             return func(*args, **kwargs)
-        finally:
-            add(name, time.perf_counter() - started)
 
     return wrapper
 
