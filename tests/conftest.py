@@ -25,6 +25,26 @@ def write_config(tmp_path):
     return write
 
 
+def tiny_config(name: str, *, seed: int, epochs: int, extra: str = "") -> str:
+    """A 3-class softmax on 4 synthetic features (64 samples): a run in about a second."""
+    return f"""\
+name: {name}
+seed: {seed}
+data:
+  source: {{type: synthetic, samples: 64, test_samples: 16}}
+  validation: {{holdout: 16}}
+model:
+  inputs: {{x: {{shape: [4]}}}}
+  layers:
+    - {{type: Dense, units: 3, activation: softmax, name: out}}
+compile:
+  optimizer: {{type: Adam, learning_rate: 0.05}}
+  loss: sparse_categorical_crossentropy
+  metrics: [sparse_categorical_accuracy]
+fit: {{epochs: {epochs}, batch_size: 16}}
+{extra}"""
+
+
 @pytest.fixture
 def mnist_dir():
     """The folder holding mnist.npz: $TRAINCTL_DATA_DIR or ../shared/datasets; skip if absent."""

@@ -140,7 +140,9 @@ def test_s04_misspelled_argument_fails_validate(tmp_path, monkeypatch):
     config.write_text(text)
     result = invoke("validate", config)
     assert result.exit_code == 2
-    assert (f"{config}:9:" in result.output and "compile.loss.regularisation_factor: "
+    line = 1 + text.splitlines().index(next(ln for ln in text.splitlines()
+                                            if "regularisation_factor" in ln))
+    assert (f"{config}:{line}:" in result.output and "compile.loss.regularisation_factor: "
             "unknown argument 'regularisation_factor' for CustomMSE (did you mean "
             "'regularization_factor'?)" in result.output), result.output
 

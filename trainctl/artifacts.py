@@ -194,6 +194,9 @@ class RunDir:
         # writes into the folder while the run goes on (model.png by Graphviz);
         # trainctl.run.start.settle collects them.
         self.background: list = []
+        # The run folder as messages name it: another folder than ``path`` only on a
+        # multi-worker run's other workers, whose files go to a scratch copy.
+        self.shown = self.path
 
     @classmethod
     def create(cls, runs_dir: Path, name: str) -> "RunDir":

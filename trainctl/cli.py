@@ -59,14 +59,25 @@ def cli() -> None:
     """Train, evaluate and compare Keras models described by YAML configs."""
 
 
+def training_options(command):
+    """CONFIG and the options of ``fit``, which ``launch`` takes too."""
+    options = [
+        click.argument("config", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP),
+        click.option("--smoke", is_flag=True,
+                     help="1 epoch of 2 steps, 2 validation and test steps."),
+        click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("runs"), show_default=True, help="Where run folders go."),
+        click.option("--name", help="Run name (default: the config's name: or file stem)."),
+        click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--smoke", is_flag=True, help="1 epoch of 2 steps, 2 validation and test steps.")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("runs"), show_default=True, help="Where run folders go.")
-@click.option("--name", help="Run name (default: the config's name: or file stem).")
-@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+@training_options
 def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
         name: str | None, verbose: bool) -> None:
     """Train CONFIG; the last line printed is the run folder."""
@@ -102,12 +113,51 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
 @click.option("--force", is_flag=True,
               help="Resume even though the config or a plug-in module changed.")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
-def resume(run_dir: Path, overrides: tuple[str, ...], force: bool, verbose: bool) -> None:
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Continue a multi_worker run on N local workers (any N).")
+def resume(run_dir: Path, overrides: tuple[str, ...], force: bool, verbose: bool,
+           workers: int | None) -> None:
     """Continue an interrupted or crashed run in its own folder, at its last finished epoch."""
+    if workers is not None:
+        from trainctl.run.launch import check_multi_worker_run, launch
+
+        check_multi_worker_run(run_dir)
+        sys.exit(launch(workers, ["resume", str(run_dir), *_repeat("--set", overrides),
+                                  *(["--force"] if force else []),
+                                  *(["--verbose"] if verbose else [])]))
     from trainctl.run.resume import resume as run_resume
 
     run = run_resume(run_dir, overrides=overrides, force=force, verbose=verbose)
     click.echo(str(run.path))
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(min=1), metavar="N", required=True,
+              help="How many local worker processes.")
+@training_options
+def launch(config: Path, workers: int, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
+           name: str | None, verbose: bool) -> None:
+    """Train CONFIG on N local workers under tf.distribute (strategy multi_worker).
+
+    Each worker's output lines are prefixed with its index ([0] is the chief, which
+    alone writes the run folder); the exit code is the chief's; the last line printed
+    is the run folder.
+    """
+    from trainctl.config import load_config
+    from trainctl.run.launch import FORCE, launch as run_launch
+
+    overrides = (*overrides, FORCE)
+    load_config(config, overrides)  # a bad config fails here, before any worker starts
+    sys.exit(run_launch(workers, ["fit", str(config), *_repeat("--set", overrides),
+                                  "--runs-dir", str(runs_dir),
+                                  *(["--smoke"] if smoke else []),
+                                  *(["--name", name] if name is not None else []),
+                                  *(["--verbose"] if verbose else [])]))
+
+
+def _repeat(option: str, values: tuple[str, ...]) -> list[str]:
+    """``["--set", "a=1", "--set", "b=2"]`` for ``("a=1", "b=2")``."""
+    return [item for value in values for item in (option, value)]
 
 
 @cli.command()
@@ -181,11 +231,13 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
     No TensorFlow import unless --build.
     """
     from trainctl.config import load_config
+    from trainctl.transfer.source import require as require_weights_source
 
     failed = 0
     for path in configs:
         try:
             cfg = load_config(path, overrides)
+            require_weights_source(cfg)  # fit --smoke skips a missing one instead (SPEC §6)
             if build:
                 from trainctl.run.check import build_check
 
@@ -210,13 +262,128 @@ def components(kind: str | None) -> None:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the config, for editors."""
-    import json
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (the repository's: configs/trainctl.schema.json).")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the config, for editors.
 
-    from trainctl.config.schema import Experiment
+    A config's first line `# yaml-language-server: $schema=<path to the file>` points
+    YAML editors at it.
+    """
+    from trainctl.config.editor_schema import schema_text
 
-    click.echo(json.dumps(Experiment.model_json_schema(), indent=2))
+    if output is None:
+        click.echo(schema_text(), nl=False)
+        return
+    from trainctl.artifacts import atomic_write, write_failed
+
+    try:
+        atomic_write(output, schema_text())
+    except OSError as exc:
+        raise write_failed(output, exc) from None
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["saved_model", "litert", "onnx"]),
+              help="SavedModel (serving_default signature), LiteRT flat buffer, or ONNX "
+                   "(needs pip install 'trainctl[onnx]').")
+@click.option("--output", "output_path", type=click.Path(path_type=Path),
+              help="Where to write it (default: RUN_DIR/exports/saved_model/, "
+                   "exports/litert/model.tflite or exports/onnx/model.onnx).")
+@click.option("--force", is_flag=True, help="Replace an existing export at that path.")
+@click.option("--unsafe", is_flag=True,
+              help="Load model.keras without Keras's safe mode (it may run Python code stored "
+                   "in the file, e.g. a Lambda layer): only for files you trust.")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def export(run_dir: Path, fmt: str, output_path: Path | None, force: bool, unsafe: bool,
+           verbose: bool) -> None:
+    """Export a run's model for serving, checked against Keras on its test data.
+
+    The artifact is loaded with its own runtime and a batch of the test split runs
+    through it and through the Keras model: exit 1 when they differ by more than
+    1e-4 (1e-3 for LiteRT), and nothing is written.
+    """
+    from trainctl.run.export import export as run_export
+
+    record = run_export(run_dir, fmt=fmt, output=output_path, force=force, verbose=verbose,
+                        unsafe=unsafe)
+    click.echo(record["output"])
+
+
+@cli.group()
+def runs() -> None:
+    """Look at runs: list them, show one."""
+
+
+@runs.command("list")
+@click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
+              show_default=True, help="A folder of runs (fit's --runs-dir), or a sweep folder.")
+@click.option("--name", metavar="SUBSTR", help="Only runs whose name contains SUBSTR.")
+@click.option("--status", type=click.Choice(["running", "completed", "failed", "interrupted",
+                                             "pruned"]), help="Only runs with this status.")
+@click.option("--sort", metavar="METRIC",
+              help="A history key (its best epoch, e.g. val_loss) or test_<name> "
+                   "(metrics.json); best first (higher first for accuracy-like names), "
+                   "runs without it last. Default: start time.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, for machines.")
+def runs_list(runs_dir: Path, name: str | None, status: str | None, sort: str | None,
+              as_json: bool) -> None:
+    """One row per run: id, name, status, epochs, best monitored value, test metrics,
+    duration."""
+    from trainctl.runs.listing import list_runs
+
+    listing = list_runs(runs_dir, name=name, status=status, sort=sort, as_json=as_json)
+    for note in listing.notes:
+        click.echo(note, err=True)
+    if listing.text or as_json:
+        click.echo(listing.text)
+
+
+@runs.command("show")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="JSON, for machines.")
+def runs_show(run_dir: Path, as_json: bool) -> None:
+    """Status, seed, command, final and best metrics, test metrics, config and files of a run."""
+    from trainctl.runs.show import show_data, show_run
+
+    if as_json:
+        import json
+
+        click.echo(json.dumps(show_data(run_dir), indent=2))
+    else:
+        click.echo(show_run(run_dir))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="JSON, for machines.")
+def compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Runs side by side: the config keys that differ, final and best metrics, test metrics."""
+    from trainctl.runs.show import compare_data, compare_runs
+
+    if as_json:
+        import json
+
+        click.echo(json.dumps(compare_data(list(run_dirs)), indent=2))
+    else:
+        click.echo(compare_runs(list(run_dirs)))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--metric", metavar="NAME",
+              help="One metric (its train and val_ curves); default: every metric.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("curves.png"), show_default=True, help="The PNG to write.")
+def plot(run_dirs: tuple[Path, ...], metric: str | None, output: Path) -> None:
+    """Learning curves of one or more runs (overlaid) as a PNG."""
+    from trainctl.plot import plot_runs, save_png
+
+    save_png(plot_runs(list(run_dirs), metric=metric), output)
+    click.echo(str(output))
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -133,9 +133,41 @@ class SubModel(Strict):
     outputs: Optional[Union[str, list[str]]] = None
 
 
+class WeightsFrom(Strict):
+    """``model.weights_from`` as a mapping: where the starting weights come from.
+
+    ``path``: a run folder (a glob such as ``runs/mnist-mlp-*`` takes the newest completed
+    match), a ``.keras`` or a ``.weights.h5`` file, relative to the config file's folder.
+    ``checkpoint`` (run folders only): ``final`` (model.keras), ``best`` or ``last``.
+    ``skip_mismatch``: a layer whose shapes differ keeps its fresh weights instead of failing.
+    """
+
+    path: Annotated[str, Field(min_length=1)]
+    checkpoint: Optional[Literal["final", "best", "last"]] = None
+    skip_mismatch: bool = False
+
+
+def _weights_from_kind(value: Any) -> Optional[str]:
+    # tags named like the types, so error messages show no union-member names
+    return "str" if isinstance(value, str) else \
+        "dict" if isinstance(value, (dict, WeightsFrom)) else None
+
+
+WeightsFromValue = Annotated[
+    Union[Annotated[Annotated[str, Field(min_length=1)], Tag("str")],
+          Annotated[WeightsFrom, Tag("dict")]],
+    Discriminator(_weights_from_kind, custom_error_type="weights_from_type",
+                  custom_error_message="expected a path (a run folder, a .keras or a "
+                                       ".weights.h5 file) or a mapping {path, checkpoint, "
+                                       "skip_mismatch}")]
+"""``model.weights_from``: a path, or :class:`WeightsFrom`."""
+
+
 class ModelConfig(Strict):
     """``model:``: named inputs, a list of layers, outputs (default: the last layer), and
     ``freeze``: layer names or globs (``dense_*``) whose weights do not train.
+    ``weights_from`` starts the model from trained weights, layer by layer by name
+    (a path, or :class:`WeightsFrom`).
 
     ``type`` (with ``args``) names a registered ``keras.Model`` subclass: with ``layers``
     the graph is built as ``type(inputs=..., outputs=...)`` (a Model overriding
@@ -149,6 +181,7 @@ class ModelConfig(Strict):
     submodels: dict[str, SubModel] = {}
     type: Optional[Annotated[str, Field(min_length=1)]] = None
     args: dict[str, Any] = {}
+    weights_from: Optional[WeightsFromValue] = None
 
 
 PerOutput = Any  # one value, a list (by output order) or a mapping (by output name)
@@ -196,9 +229,14 @@ class PredictConfig(Strict):
 
 
 class Distribution(Strict):
-    """``runtime.distribution``: the tf.distribute strategy."""
+    """``runtime.distribution``: the tf.distribute strategy.
 
-    strategy: Literal["default", "one_device", "mirrored"] = "default"
+    ``fit.batch_size`` is always the global batch: each step takes that many samples
+    in all, split over the replicas (``mirrored``: the local devices;
+    ``multi_worker``: the workers TF_CONFIG names, see ``trainctl launch``).
+    """
+
+    strategy: Literal["default", "one_device", "mirrored", "multi_worker"] = "default"
     device: Optional[str] = None
     logical_cpus: Optional[Annotated[int, Field(ge=1)]] = None
 
@@ -224,6 +262,8 @@ class RuntimeConfig(Strict):
     prefetch: Union[Annotated[int, Field(ge=0)], Literal["auto"]] = "auto"
     # keep the validation and test batches after their first pass (they never change)
     cache: bool = False
+    # curves.png in the run folder, drawn by a background process (trainctl.run.curves)
+    plots: bool = True
 
 
 class Experiment(Strict):

@@ -244,6 +244,16 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
                                           key=key, where=locate(key)))
     for i, cb in enumerate(exp.fit.callbacks):
         errors += check_component("callback", cb, key=f"fit.callbacks[{i}]", locate=locate)
+    tensorboard = exp.runtime.tensorboard
+    if isinstance(tensorboard, dict):  # the TensorBoard callback's arguments, checked as above
+        errors += check_component("callback", {**tensorboard, "type": "TensorBoard"},
+                                  key="runtime.tensorboard", locate=locate)
+        if "type" in tensorboard:
+            errors.append(ConfigError(
+                "runtime.tensorboard takes the TensorBoard callback's arguments; 'type' is "
+                "not one of them", key="runtime.tensorboard.type",
+                where=locate("runtime.tensorboard.type"),
+                hint="remove it (another callback goes in fit.callbacks)"))
     return errors
 
 
@@ -294,6 +304,15 @@ def check_runtime(exp: Experiment, locate) -> list[ConfigError]:
             "TensorBoard logging needs the 'tensorboard' package, which is not installed",
             key="runtime.tensorboard", where=locate("runtime.tensorboard"),
             hint="pip install tensorboard"))
+    dist = exp.runtime.distribution
+    for field in ("device", "logical_cpus"):
+        if getattr(dist, field) is not None and dist.strategy == "multi_worker":
+            key = f"runtime.distribution.{field}"
+            errors.append(ConfigError(
+                f"{field} is not used by strategy 'multi_worker'; received "
+                f"{getattr(dist, field)!r}", key=key, where=locate(key),
+                hint="device goes with one_device, logical_cpus with mirrored; a "
+                     "multi_worker run uses each worker's own device"))
     return errors
 
 

@@ -22,9 +22,10 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
 
     The user's ``fit.callbacks`` come first, then history files, the divergence
     guard, checkpoints, the signal check, TensorBoard (``runtime.tensorboard``), the
-    resumable state and the epoch printer. The state saver comes after every
-    callback whose state it saves, so each epoch's state includes their updates,
-    and it restores a resumed run after their ``on_train_begin`` reset them.
+    resumable state, the epoch printer and the curves drawer (``runtime.plots``). The
+    state saver comes after every callback whose state it saves, so each epoch's state
+    includes their updates, and it restores a resumed run after their
+    ``on_train_begin`` reset them.
 
     Args:
         cfg: the run's config.
@@ -35,7 +36,9 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
         restore_optimizers: with ``resume``, the optimizers' state too.
     """
     from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
-                                        HistoryWriter, ResumableState, monitor_mode)
+                                        HistoryWriter, ResumableState)
+    from trainctl.run.curves import CurvesCallback, wants_curves
+    from trainctl.run.monitor import monitor_mode  # shared with `trainctl runs` (no Keras)
 
     exp = cfg.experiment
     monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
@@ -50,6 +53,9 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,
                                     optimizers=restore_optimizers))
     callbacks.append(EpochPrinter(prep.plan.epochs))
+    # not on a multi-worker run's other workers: their files are a scratch copy
+    if wants_curves(exp.runtime, smoke=prep.plan.smoke) and run.path == run.shown:
+        callbacks.append(CurvesCallback(run))  # last: the state saves callbacks by position
     for callback in callbacks[own:]:
         time_hooks(callback)
     return callbacks

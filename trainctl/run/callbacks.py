@@ -234,12 +234,6 @@ class ResumableState(keras.callbacks.Callback):
         save_state(self.run.path, self.model, self.callbacks, epochs_done=epoch + 1)
 
 
-def monitor_mode(monitor: str) -> str:
-    """Keras's ``auto`` rule, stated: accuracy-like metrics go up, everything else down."""
-    name = monitor.lower()
-    return "max" if any(t in name for t in ("acc", "auc", "precision", "recall", "f1")) else "min"
-
-
 class EpochPrinter(keras.callbacks.Callback):
     """One line per epoch: ``epoch 1/2 - 3.1s - loss: 0.3412 - val_loss: 0.1893``.
 

@@ -26,7 +26,8 @@ from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan, make_plan, signature
 from trainctl.run.runtime import configure_for, import_tensorflow
-from trainctl.run.start import start_run
+from trainctl.run.start import start_shared_run
+from trainctl.run.workers import peer_failure, remove_scratch
 from trainctl.run.timing import phase, timings
 
 
@@ -47,6 +48,9 @@ class Prepared:
     initial_epoch: int = 0
     steps_per_execution: int = 1
     loop: Any = None  # the CustomLoop of fit.loop: custom; None: model.fit
+    strategy: Any = None
+    worker: Any = None  # a multi-worker run's trainctl.run.workers.Role; None otherwise
+    weights_from: Any = None  # what model.weights_from loaded, for run.json (trainctl.transfer)
 
 
 def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Plan | None = None,
@@ -65,6 +69,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     from trainctl.data import (batches_per_pass, check_against_model, load_splits, make_dataset,
                                make_stream, weigh_splits)
     from trainctl.plugins import import_plugins
+    from trainctl.transfer.load import load_weights_from
 
     exp = cfg.experiment
     seed = draw_seed(exp.seed) if seed is None else seed
@@ -77,6 +82,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
         with strategy.scope():
             model = build_model(exp, cfg.locate)
             compile_model(model, exp, cfg.locate)
+            weights_from = load_weights_from(model, cfg, smoke=smoke, initial_epoch=initial_epoch)
         plan = plan or make_plan(cfg, smoke=smoke)
         sig = signature(model, cfg)
     with phase("data"):
@@ -101,10 +107,14 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     # One endless stream read steps_per_epoch at a time: the data order is a function
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
-    per_call = choose_steps_per_execution(cfg, plan, steps, strategy.num_replicas_in_sync)
+    worker = multi_worker_role(cfg, model)
+    custom = exp.fit.loop == "custom" or worker is not None
+    # Keras's grouped train function fails under several replicas; the custom loop's does not
+    per_call = choose_steps_per_execution(cfg, plan, steps,
+                                          1 if custom else strategy.num_replicas_in_sync)
     apply_steps_per_execution(model, per_call)
     loop = None
-    if exp.fit.loop == "custom":
+    if custom:
         from trainctl.run.loop import CustomLoop
 
         loop = CustomLoop(model, log_every=exp.fit.log_every)
@@ -119,10 +129,48 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     return Prepared(model=model, plan=plan, splits=splits, train=train,
                     validation=validation, test=test,
                     plugins=plugins,
-                    distribution={"strategy": type(strategy).__name__,
-                                  "replicas": strategy.num_replicas_in_sync},
+                    distribution=describe_distribution(strategy, worker, plan.batch_size),
                     seed=seed, steps_per_epoch=steps, initial_epoch=initial_epoch,
-                    steps_per_execution=per_call, loop=loop)
+                    steps_per_execution=per_call, loop=loop, strategy=strategy, worker=worker,
+                    weights_from=weights_from)
+
+
+def multi_worker_role(cfg: LoadedConfig, model: Any) -> Any:
+    """This worker's Role in a ``multi_worker`` run (None for other strategies).
+
+    Such a run trains with the custom loop (Keras 3's ``model.fit`` cannot run under
+    MultiWorkerMirroredStrategy), which does not call a model's own ``train_step``.
+
+    Raises:
+        ConfigError: the model overrides ``train_step``.
+    """
+    import keras
+
+    from trainctl.run.workers import role
+
+    if cfg.experiment.runtime.distribution.strategy != "multi_worker":
+        return None
+    if type(model).train_step is not keras.Model.train_step:
+        key = "runtime.distribution.strategy"
+        raise ConfigError(f"multi_worker trains with trainctl's custom loop, which does not call "
+                          f"{type(model).__name__}.train_step", key=key, where=cfg.locate(key),
+                          hint="use strategy mirrored (one machine) for a model with its own "
+                               "train_step")
+    return role()
+
+
+def describe_distribution(strategy: Any, worker: Any, batch_size: int) -> dict:
+    """run.json's ``distribution``: the strategy, its replicas and, for several workers,
+    how each global batch is split (``fit.batch_size`` is the global batch)."""
+    replicas = strategy.num_replicas_in_sync
+    out = {"strategy": type(strategy).__name__, "replicas": replicas}
+    if worker is not None:
+        out["strategy"] = "MultiWorkerMirroredStrategy"  # its class is CollectiveAllReduceStrategy
+        # Every global batch is split over the workers' replicas (tf.data's DATA policy:
+        # the loop's datasets are in-memory, so there are no files to shard by)
+        out.update(workers=worker.count, global_batch_size=batch_size,
+                   per_replica_batch_size=-(-batch_size // replicas), auto_shard="DATA")
+    return out
 
 
 def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
@@ -158,6 +206,10 @@ def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs:
             model.evaluate(batch, verbose=0)
         model.reset_metrics()
     except Exception as exc:
+        lost = peer_failure(exc) if cfg.experiment.runtime.distribution.strategy == \
+            "multi_worker" else None
+        if lost:
+            raise RunFailed(lost) from None
         first = " ".join(str(exc).strip().splitlines()[:2])[:400]
         raise ConfigError(f"the loss or metrics do not fit the model's outputs and the data: "
                           f"{type(exc).__name__}: {first}", key="compile",
@@ -216,6 +268,12 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
     except Exception as exc:
         write_quietly(run.file("error.txt"), traceback.format_exc())
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
+        lost = peer_failure(exc) if prep.worker is not None else None
+        if lost:
+            raise RunFailed(f"training failed: {lost}\n  hint: once every worker has "
+                            f"stopped, continue with `trainctl resume {run.shown} --workers "
+                            f"{prep.worker.count}` (any number of workers)\n"
+                            f"  traceback: {run.file('error.txt')}") from None
         raise RunFailed(f"training failed: {type(exc).__name__}: {exc}\n"
                         f"  traceback: {run.file('error.txt')}") from None
     # model.fit's wall time, for benchmarks/ (run.json only: history stays timing-free)
@@ -247,13 +305,25 @@ def run_to_end(cfg: LoadedConfig, prep: Prepared, run: RunDir, stop: Any, *,
     try:
         callbacks = train(cfg, prep, run, stop=stop, resume=resume,
                           restore_optimizers=restore_optimizers)
+        if prep.worker is not None:
+            report_weights(prep, run)
         complete(prep, run, last_is_final=last_is_final(cfg, prep, callbacks))
     except (KeyboardInterrupt, Interrupted) as exc:
         if not isinstance(exc, Interrupted):
             exc = Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
         finish(run, "interrupted", str(exc))
         raise Interrupted(f"{exc}; the run stopped cleanly: continue it with "
-                          f"`trainctl resume {run.path}`", exc.exit_code) from None
+                          f"`trainctl resume {run.shown}`", exc.exit_code) from None
+
+
+def report_weights(prep: Prepared, run: RunDir) -> None:
+    """Print (and record in run.json) a digest of the final weights: every worker of a
+    multi-worker run prints its own, and in-step workers print the same."""
+    from trainctl.run.workers import weights_digest
+
+    digest = weights_digest(prep.model)
+    print(f"{prep.worker}: final weights sha256 {digest}", flush=True)
+    run.update_run(weights_sha256=digest)
 
 
 def write_quietly(path: Path, text: str) -> None:
@@ -270,11 +340,13 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
     A failure to write it (a full disk) is reported on stderr, not raised: the
     error that ended the run is the one to report.
     """
+    from trainctl.run.curves import settle_curves
     from trainctl.run.start import settle
 
     try:
         with phase("status"):
             notes = settle(run, timeout=30.0 if status == "completed" else 3.0)
+            notes += settle_curves(run, keep=status == "completed")
             info = run.read_json("run.json")
             end = now()
             attempts = info.get("attempts") or [{}]
@@ -294,6 +366,9 @@ def evaluate_test(prep: Prepared) -> dict[str, float] | None:
     """Metrics on the test split under Keras's names, or None without a test split."""
     if prep.test is None:
         return None
+    if prep.worker is not None:  # model.evaluate cannot run under several workers either
+        return prep.loop.evaluate(prep.test, steps=None if prep.plan.smoke else
+                                  prep.plan.test_steps)
     result = prep.model.evaluate(prep.test, steps=None if prep.plan.smoke else prep.plan.test_steps,
                                  return_dict=True, verbose=0)
     return {k: float(v) for k, v in result.items()}
@@ -323,14 +398,19 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
         import_tensorflow(verbose)  # first: anything below may import Keras
     seed = seed if seed is not None else draw_seed(cfg.experiment.seed)
     stop = new_stop()
-    with stop_on_signals(stop):  # before the folder exists: no folder is left behind
-        prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
-        with phase("run_dir"):
-            run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
-        print(f"run: {run.path}", flush=True)
-        with hold(run.path):
-            run_to_end(cfg, prep, run, stop)
-    return run
+    run = None
+    try:
+        with stop_on_signals(stop):  # before the folder exists: no folder is left behind
+            prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
+            with phase("run_dir"):
+                run = start_shared_run(cfg, prep, runs_dir=runs_dir, name=name)
+            print(f"run: {run.shown}", flush=True)
+            with hold(run.path):
+                run_to_end(cfg, prep, run, stop)
+    finally:
+        if run is not None and run.path != run.shown:  # a worker's scratch copy
+            remove_scratch(run.path.parent)
+    return RunDir(run.shown)
 
 
 def last_is_final(cfg: LoadedConfig, prep: Prepared, callbacks: list) -> bool:
@@ -358,7 +438,9 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> Non
     of a second serialisation of the same model.
     """
     from trainctl.run.console import format_metrics
+    from trainctl.run.curves import request_curves
 
+    request_curves(run)  # curves.png is drawn by its child process while we save and evaluate
     try:
         with phase("save"):
             last = run.file("checkpoints") / "last.keras"

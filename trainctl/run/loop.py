@@ -76,7 +76,7 @@ class CustomLoop:
             # What fit's symbolic build does: metric, loss and optimizer state are
             # created here, under the strategy, rather than inside the traced step.
             model._symbolic_build(data_batch=x.element_spec)
-        train = Batches(self.strategy.experimental_distribute_dataset(x), steps_per_epoch,
+        train = Batches(self._distribute(x), steps_per_epoch,
                         known_batches(x), self.per_call)
         if getattr(model, "_distribute_strategy", None) is not None:
             # Keras's fit, for a model built under a strategy, opens one iterator to
@@ -113,7 +113,7 @@ class CustomLoop:
         callbacks = callbacks or keras.callbacks.CallbackList([], model=model)
         if self._test_fn is None:
             self._test_fn = self._compile(self._test_step)
-        batches = Batches(self.strategy.experimental_distribute_dataset(dataset), steps,
+        batches = Batches(self._distribute(dataset), steps,
                           known_batches(dataset), self.per_call)
         model.stop_evaluating = False
         callbacks.on_test_begin()
@@ -132,6 +132,19 @@ class CustomLoop:
         logs = {k: float(v) for k, v in self._metrics_or(logs).items()}  # as callbacks get them
         callbacks.on_test_end(logs)
         return logs
+
+    def _distribute(self, dataset: Any) -> Any:
+        """The dataset split over the strategy's replicas.
+
+        Under several workers each global batch is split between them (tf.data's DATA
+        auto-shard policy, set explicitly: AUTO would try to shard by files, find
+        none in an in-memory dataset and fall back with a warning; OFF would give
+        every worker every sample).
+        """
+        options = tf.data.Options()
+        policy = tf.data.experimental.AutoShardPolicy.DATA
+        options.experimental_distribute.auto_shard_policy = policy
+        return self.strategy.experimental_distribute_dataset(dataset.with_options(options))
 
     def _train_epoch(self, train: "Batches", callbacks: Any) -> dict:
         """One epoch of steps; the last step's logs (running means, as fit's)."""
@@ -336,9 +349,16 @@ def known_batches(dataset: Any) -> Optional[int]:
 
 
 def reduce_replicas(strategy: Any, values: Any, op: str) -> Any:
-    """Per-replica values as one (``MEAN`` or ``SUM``); plain tensors pass through."""
+    """Per-replica values as one (``MEAN`` or ``SUM``) over every replica of every worker.
+
+    Plain tensors pass through, except under several workers: a worker with one
+    replica gets its own share back from ``strategy.run`` as a plain tensor, which
+    ``strategy.reduce`` then combines with the other workers' shares.
+    """
+    across_workers = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
     def reduce(value: Any) -> Any:
-        if isinstance(value, tf.distribute.DistributedValues):
+        if isinstance(value, tf.distribute.DistributedValues) or across_workers:
             return strategy.reduce(op, value, axis=None)
         return value
 

@@ -120,17 +120,53 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
     Raises:
         UsageError: not a run, another process trains it, or a refused change.
     """
-    from trainctl.plugins import module_hashes
-    from trainctl.run.fit import draw_seed, prepare, run_to_end
-    from trainctl.run.interrupt import new_stop, stop_on_signals
-    from trainctl.run.reload import config_base, run_config
-    from trainctl.run.runtime import import_tensorflow
+    from trainctl.run.workers import remove_scratch
 
     run = RunDir.open(path)
     info = run.read_json("run.json")
     if info.get("status") == "completed":
         print(f"{run.path}: the run completed already; nothing to resume", flush=True)
         return run
+    run = worker_copy(run)
+    try:
+        resume_in(run, info, overrides=overrides, force=force, verbose=verbose)
+    finally:
+        if run.path != run.shown:
+            remove_scratch(run.path.parent)
+    return RunDir(run.shown)
+
+
+def worker_copy(run: RunDir) -> RunDir:
+    """The run folder this process resumes: the run's own, or, on a multi-worker run's
+    workers other than the chief, a scratch copy (they run what the chief runs, but
+    only the chief writes the run; see trainctl.run.workers).
+
+    The copy is complete before the chief can change anything: the chief changes the
+    run only after its strategy has started, which waits for every worker's.
+    """
+    import shutil
+
+    from trainctl.run.workers import role, scratch_folder
+
+    me = role()
+    if me.is_chief:
+        return run
+    copy = scratch_folder(me) / run.path.name
+    shutil.copytree(run.path, copy, ignore=shutil.ignore_patterns(".lock"))
+    scratch = RunDir(copy)
+    scratch.shown = run.path
+    return scratch
+
+
+def resume_in(run: RunDir, info: dict, *, overrides: tuple[str, ...], force: bool,
+              verbose: bool) -> None:
+    """:func:`resume` in the folder ``run`` (a worker's scratch copy: see worker_copy)."""
+    from trainctl.plugins import module_hashes
+    from trainctl.run.fit import draw_seed, prepare, run_to_end
+    from trainctl.run.interrupt import new_stop, stop_on_signals
+    from trainctl.run.reload import config_base, run_config
+    from trainctl.run.runtime import import_tensorflow
+
     with hold(run.path):
         stored = run_config(run, info)
         cfg = load_config(run.file("config.yaml"), overrides,
@@ -153,14 +189,13 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
                           forced=bool(force and (plugins_changed or
                                                  any(k not in FREE_KEYS for k in changed))),
                           plugins=hashes if plugins_changed else None)
-            print(f"run: {run.path}", flush=True)
+            print(f"run: {run.shown}", flush=True)
             print(f"resuming at epoch {(done or 0) + 1} of {plan.epochs}"
                   if (done or 0) < plan.epochs else
                   f"all {plan.epochs} epochs are done; saving the model and evaluating",
                   flush=True)
             run_to_end(cfg, prep, run, stop, resume=done is not None,
                        restore_optimizers=not fresh_optimizer)
-    return run
 
 
 def finished_epochs(run: RunDir, *, force: bool) -> int | None:

@@ -113,6 +113,8 @@ def make_strategy(runtime: RuntimeConfig) -> Any:
     import tensorflow as tf
 
     dist = runtime.distribution
+    if dist.strategy == "multi_worker":
+        return _multi_worker()
     if dist.strategy == "one_device":
         return tf.distribute.OneDeviceStrategy(dist.device or "/cpu:0")
     if dist.strategy == "mirrored":
@@ -122,6 +124,49 @@ def make_strategy(runtime: RuntimeConfig) -> Any:
             return tf.distribute.MirroredStrategy(devices)
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _multi_worker() -> Any:
+    """MultiWorkerMirroredStrategy over the workers of TF_CONFIG (just this process
+    without it). It must come before TensorFlow's first operation, and its
+    constructor waits until every worker of the cluster has started.
+
+    No collective timeout (``CommunicationOptions(timeout_seconds=T)``): TF 2.21 keeps
+    a thread alive for T seconds per collective, thousands within a minute, until
+    thread creation fails and the process aborts. A dead worker is found without it:
+    TensorFlow's coordination service misses its heartbeats within seconds.
+    """
+    import tensorflow as tf
+
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as exc:
+        from trainctl.errors import UsageError
+
+        raise UsageError(f"runtime.distribution.strategy: multi_worker must be set up before "
+                         f"TensorFlow's first operation, but this process ran one already "
+                         f"({exc}); run it in its own process (`trainctl fit` or "
+                         "`trainctl launch`), not after other runs in the same one") from None
+    _reclaim_signals()
+    return strategy
+
+
+def _reclaim_signals() -> None:
+    """Point SIGINT and SIGTERM at Python's handlers again.
+
+    The strategy's start-up installs TensorFlow's own SIGTERM handler (its preemption
+    notifier) over Python's, and a SIGTERM then never reaches trainctl: the run
+    trained on to its end (measured). trainctl's handlers stop it at the next step.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 def _split_cpu(count: int) -> None:
@@ -148,6 +193,14 @@ def _split_cpu(count: int) -> None:
 
 def describe_strategy(strategy: Any) -> str:
     """``strategy: MirroredStrategy, 2 replicas (/cpu:0, /cpu:1)``: the line ``fit`` prints."""
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        from trainctl.run.workers import role
+
+        count = strategy.num_replicas_in_sync
+        return (f"strategy: MultiWorkerMirroredStrategy, {count} replica"
+                f"{'s' if count != 1 else ''}; this is {role()}")
     devices = getattr(getattr(strategy, "extended", None), "worker_devices", ())
     where = f" ({', '.join(d.split('/device:')[-1].lower() for d in devices)})" \
         if devices else ""

@@ -16,11 +16,54 @@ from trainctl.artifacts import RunDir, command_line, git_state, now, versions
 from trainctl.config import LoadedConfig
 
 
-def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None) -> RunDir:
+def start_shared_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path,
+                     name: str | None) -> RunDir:
+    """:func:`start_run`, for one worker or several: the folder this process writes,
+    whose ``shown`` is the run's folder (another one on a multi-worker run's workers
+    other than the chief).
+
+    On several workers the chief creates the run folder and every worker learns its
+    name (:func:`trainctl.run.workers.share_name`); the others write the same files
+    into a scratch folder of their own (the caller removes it), so they run exactly
+    what the chief runs.
+
+    Raises:
+        UsageError: (a worker other than the chief) the chief could not create the folder.
+    """
+    from trainctl.errors import UsageError
+    from trainctl.run.workers import scratch_folder, share_name
+
+    me = prep.worker
+    if me is None or me.count == 1:
+        return start_run(cfg, prep, runs_dir=runs_dir, name=name)
+    if me.is_chief:
+        try:
+            run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
+        except BaseException:
+            share_name(prep.strategy, None, me)  # the others must not wait for a name
+            raise
+        try:
+            share_name(prep.strategy, run.path.name, me)
+        except BaseException:
+            stop_background(run)
+            run.discard()  # a worker died before training: nothing of the run happened
+            raise
+        return run
+    agreed = share_name(prep.strategy, None, me)
+    if agreed is None:
+        raise UsageError(f"{me}: the chief (worker 1) could not create the run folder; "
+                         "its output says why")
+    run = start_run(cfg, prep, runs_dir=scratch_folder(me), name=name, plot=False)
+    run.shown = Path(runs_dir) / agreed
+    return run
+
+
+def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None,
+              plot: bool = True) -> RunDir:
     """Create the run folder and write config.yaml, run.json and summary.txt.
 
     ``prep`` is the :class:`trainctl.run.fit.Prepared` model and data: nothing is
-    created before everything that can be checked has been.
+    created before everything that can be checked has been. ``plot``: draw model.png.
     """
     from trainctl.plugins import module_hashes
 
@@ -37,12 +80,13 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None)
             "versions": versions(), "git": git_state(cfg.config_dir),
             "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
             "distribution": prep.distribution, "steps_per_execution": prep.steps_per_execution,
+            "weights_from": getattr(prep, "weights_from", None),
             "attempts": [attempt("fit", started)],
         })
         lines: list[str] = []
         prep.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
         run.write_text("summary.txt", "\n".join(lines) + "\n")
-        note = plot_model(prep.model, run)
+        note = plot_model(prep.model, run) if plot else None
         if note:
             run.update_run(notes=[note])
             print(f"note: {note}", flush=True)

@@ -208,10 +208,15 @@ def _assign(variables: list, saved: Any, prefix: str, what: str) -> None:
 
 
 def build_optimizers(model: Any) -> None:
-    """Create every optimizer's variables now (fit does it at the first step)."""
-    for opt in optimizers(model):
-        if not opt.built:
-            opt.build(model.trainable_variables)
+    """Create every optimizer's variables now (fit does it at the first step), under the
+    strategy the model was built with (a distributed model's variables need it)."""
+    import contextlib
+
+    strategy = getattr(model, "distribute_strategy", None)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        for opt in optimizers(model):
+            if not opt.built:
+                opt.build(model.trainable_variables)
 
 
 def load_state(run_path: Path, model: Any, callbacks: list, *,
