@@ -249,6 +249,20 @@ class Threads(Strict):
     inter_op: Annotated[int, Field(ge=0)] = 0
 
 
+class MlflowTracking(Strict):
+    """``runtime.tracking.mlflow``: where the run is logged (trainctl.run.tracking)."""
+
+    # default: sqlite:///<runs folder>/mlflow.db, artifacts beside it
+    uri: Optional[Annotated[str, Field(min_length=1)]] = None
+    experiment: Optional[Annotated[str, Field(min_length=1)]] = None  # default: the run's name
+
+
+class Tracking(Strict):
+    """``runtime.tracking``: experiment trackers to log runs to."""
+
+    mlflow: Optional[MlflowTracking] = None
+
+
 class RuntimeConfig(Strict):
     """``runtime:``: precision, distribution, determinism, TensorBoard and the
     performance knobs (``threads``, ``prefetch``, ``cache``; see README "Speed")."""
@@ -264,6 +278,7 @@ class RuntimeConfig(Strict):
     cache: bool = False
     # curves.png in the run folder, drawn by a background process (trainctl.run.curves)
     plots: bool = True
+    tracking: Tracking = Tracking()
 
 
 class Experiment(Strict):

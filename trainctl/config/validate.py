@@ -304,6 +304,12 @@ def check_runtime(exp: Experiment, locate) -> list[ConfigError]:
             "TensorBoard logging needs the 'tensorboard' package, which is not installed",
             key="runtime.tensorboard", where=locate("runtime.tensorboard"),
             hint="pip install tensorboard"))
+    if exp.runtime.tracking.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        errors.append(ConfigError(
+            "MLflow tracking needs the 'mlflow-skinny' package (with SQLAlchemy and alembic "
+            "for its SQLite store), which is not installed", key="runtime.tracking.mlflow",
+            where=locate("runtime.tracking.mlflow"),
+            hint="pip install 'trainctl[mlflow]'"))
     dist = exp.runtime.distribution
     for field in ("device", "logical_cpus"):
         if getattr(dist, field) is not None and dist.strategy == "multi_worker":

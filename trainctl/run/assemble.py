@@ -22,10 +22,10 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
 
     The user's ``fit.callbacks`` come first, then history files, the divergence
     guard, checkpoints, the signal check, TensorBoard (``runtime.tensorboard``), the
-    resumable state, the epoch printer and the curves drawer (``runtime.plots``). The
-    state saver comes after every callback whose state it saves, so each epoch's state
-    includes their updates, and it restores a resumed run after their
-    ``on_train_begin`` reset them.
+    resumable state, the epoch printer, the curves drawer (``runtime.plots``) and the
+    MLflow tracker (``runtime.tracking``). The state saver comes after every callback
+    whose state it saves, so each epoch's state includes their updates, and it
+    restores a resumed run after their ``on_train_begin`` reset them.
 
     Args:
         cfg: the run's config.
@@ -53,9 +53,16 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,
                                     optimizers=restore_optimizers))
     callbacks.append(EpochPrinter(prep.plan.epochs))
-    # not on a multi-worker run's other workers: their files are a scratch copy
-    if wants_curves(exp.runtime, smoke=prep.plan.smoke) and run.path == run.shown:
-        callbacks.append(CurvesCallback(run))  # last: the state saves callbacks by position
+    # After the state saver, which saves callbacks by position; neither runs on a
+    # multi-worker run's other workers (their files are a scratch copy).
+    chief = run.path == run.shown
+    if wants_curves(exp.runtime, smoke=prep.plan.smoke) and chief:
+        callbacks.append(CurvesCallback(run))
+    if exp.runtime.tracking.mlflow is not None and chief:
+        from trainctl.run.tracking import MlflowTracker
+
+        callbacks.append(MlflowTracker(run, exp.runtime.tracking.mlflow, cfg.raw,
+                                       experiment=cfg.run_name))
     for callback in callbacks[own:]:
         time_hooks(callback)
     return callbacks

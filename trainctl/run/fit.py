@@ -357,9 +357,19 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
                 notes = {"notes": [*info.get("notes", []), *notes]}
         run.update_run(status=status, exit_reason=reason, end=end, attempts=attempts,
                        timings=timings(), **(notes or {}))
+        close_tracking_of(run, status)
     except Exception as exc:  # noqa: BLE001 - anything here would hide the real error
         print(f"warning: could not record status {status!r} in {run.file('run.json')}: {exc}",
               file=sys.stderr, flush=True)
+
+
+def close_tracking_of(run: RunDir, status: str) -> None:
+    """End the run's MLflow run, after its final run.json (logged with its folder)."""
+    from trainctl.run.tracking import close_tracking
+
+    notes = close_tracking(run, status)
+    if notes:
+        run.update_run(notes=[*run.read_json("run.json").get("notes", []), *notes])
 
 
 def evaluate_test(prep: Prepared) -> dict[str, float] | None:

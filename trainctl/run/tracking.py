@@ -1,0 +1,177 @@
+"""``runtime.tracking.mlflow``: a run's config, epochs, test metrics and files in MLflow.
+
+The optional extra ``trainctl[mlflow]`` (mlflow-skinny, with SQLAlchemy and alembic
+for its SQLite store). By default the tracking store is ``<runs folder>/mlflow.db``
+and artifacts go beside it (``<runs folder>/mlartifacts/``), so nothing lands in the
+user's working directory; ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``
+shows the runs. One MLflow run per trainctl run: the flattened config as params,
+every epoch's logs with ``step`` = the epoch (0-based, as history.csv), the test
+metrics as ``test_<name>``, and the run folder as artifacts when the run ends. A
+resumed run continues its MLflow run (its id is in run.json).
+
+Tracking never costs the run its result: when MLflow fails (a server that is down,
+a bad URI), trainctl prints a warning, notes it in run.json, and trains on.
+
+Example:
+    callbacks.append(MlflowTracker(run, exp.runtime.tracking.mlflow, exp))  # assemble
+    notes = close_tracking(run, "completed")                                # finish
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from trainctl.artifacts import RunDir
+
+# MLflow's parameter names take letters, digits, _ - . space : and /
+_INDEX = str.maketrans({"[": ".", "]": None})
+_PARAM_BATCH = 100  # MLflow's limit of params per log_batch
+_VALUE_LIMIT = 6000  # MLflow's limit on a param value's length
+
+# The open tracker of each run folder (resolved path): started by the callback,
+# closed by trainctl.run.fit.finish, which only knows the run.
+_open: dict[Path, "MlflowTracker"] = {}
+
+
+def default_uri(run: RunDir) -> str:
+    """``sqlite:///<runs folder>/mlflow.db``: the store beside the run folders."""
+    return f"sqlite:///{(run.shown.parent / 'mlflow.db').resolve()}"
+
+
+def params_of(raw: dict) -> dict[str, str]:
+    """The config flattened to MLflow params: ``model.layers.0.units: "64"``.
+
+    Example:
+        >>> params_of({"fit": {"epochs": 2}, "model": {"layers": [{"units": 64}]}})
+        {'fit.epochs': '2', 'model.layers.0.units': '64'}
+    """
+    from trainctl.run.resume import flatten
+
+    return {key.translate(_INDEX): str(value)[:_VALUE_LIMIT]
+            for key, value in flatten(raw).items() if key}
+
+
+class MlflowTracker(keras.callbacks.Callback):
+    """Logs the run to MLflow: opened when training begins, each epoch at its end.
+
+    Args:
+        run: the run folder.
+        settings: ``runtime.tracking.mlflow`` (``uri``, ``experiment``).
+        raw: the resolved config (its params).
+        experiment: the experiment name when ``settings`` gives none (the run's name).
+    """
+
+    def __init__(self, run: RunDir, settings: Any, raw: dict, experiment: str):
+        super().__init__()
+        self.run, self.raw = run, raw
+        self.uri = settings.uri or default_uri(run)
+        self.experiment = settings.experiment or experiment
+        self.client: Any = None
+        self.run_id: str | None = None
+        self.note: str | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._guard("open the MLflow run", self._open)
+        _open[self.run.path.resolve()] = self
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._guard(f"log epoch {epoch + 1}", lambda: self._metrics(logs or {}, step=epoch))
+
+    def _open(self) -> None:
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from mlflow.tracking import MlflowClient
+
+        if self.uri.startswith("sqlite:///"):
+            Path(self.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        recorded = (self.run.read_json("run.json").get("tracking") or {}).get("mlflow") or {}
+        if recorded.get("run_id") and recorded.get("uri") == self.uri:  # a resumed run
+            self.run_id = recorded["run_id"]
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
+        found = self.client.get_experiment_by_name(self.experiment)
+        experiment_id = found.experiment_id if found is not None else \
+            self.client.create_experiment(self.experiment, artifact_location=self._artifacts())
+        self.run_id = self.client.create_run(
+            experiment_id, run_name=self.run.shown.name,
+            tags={"trainctl.run_dir": str(self.run.shown.resolve())}).info.run_id
+        self._params()
+        self.run.update_run(tracking={"mlflow": {"uri": self.uri, "experiment": self.experiment,
+                                                 "run_id": self.run_id}})
+        print(f"mlflow: run {self.run_id} in experiment {self.experiment!r} ({self.uri})",
+              flush=True)
+
+    def _artifacts(self) -> str | None:
+        """Artifacts beside a local SQLite store; a server's URI keeps its own default."""
+        if not self.uri.startswith("sqlite:///"):
+            return None
+        return (Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts").resolve().as_uri()
+
+    def _params(self) -> None:
+        from mlflow.entities import Param
+
+        params = [Param(k, v) for k, v in params_of(self.raw).items()]
+        for start in range(0, len(params), _PARAM_BATCH):
+            self.client.log_batch(self.run_id, params=params[start:start + _PARAM_BATCH])
+
+    def _metrics(self, values: dict, *, step: int, prefix: str = "") -> None:
+        from mlflow.entities import Metric
+
+        if self.client is None:
+            return
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"{prefix}{k}", float(v), now, step) for k, v in values.items()
+                   if isinstance(v, (int, float)) and math.isfinite(float(v))]
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=metrics)
+
+    def close(self, status: str) -> None:
+        """Log the test metrics and the run folder (a completed run), then end the MLflow
+        run with the matching status."""
+        if self.client is None:
+            return
+        if status == "completed":
+            def finish_logging() -> None:
+                metrics = self.run.file("metrics.json")
+                if metrics.is_file():
+                    done = len(next(iter(self.run.read_json("history.json").values()), []))
+                    self._metrics(self.run.read_json("metrics.json"), step=done, prefix="test_")
+                self.client.log_artifacts(self.run_id, str(self.run.path))
+
+            self._guard("log the test metrics and the run folder", finish_logging)
+        state = {"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
+        self._guard("end the MLflow run", lambda: self.client.set_terminated(self.run_id, state))
+
+    def _guard(self, what: str, action: Any) -> None:
+        """Run ``action``; on failure warn once and stop tracking (the run goes on)."""
+        if self.note is not None:
+            return
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - any MLflow/SQL/network error
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            self.note = f"mlflow tracking stopped: could not {what}: {type(exc).__name__}: {first}"
+            self.client = None
+            print(f"warning: {self.note}", file=sys.stderr, flush=True)
+
+
+def close_tracking(run: RunDir, status: str) -> list[str]:
+    """End ``run``'s MLflow run (if it has one) for its final ``status``; notes for run.json.
+
+    Example:
+        >>> close_tracking(run, "completed")
+        []
+    """
+    tracker = _open.pop(run.path.resolve(), None)
+    if tracker is None:
+        return []
+    tracker.close(status)
+    return [tracker.note] if tracker.note else []
