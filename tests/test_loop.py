@@ -275,3 +275,12 @@ def test_mnist_with_the_custom_loop_reaches_seed_accuracy(tmp_path, mnist_dir, m
                              "val_sparse_categorical_accuracy", "learning_rate"]
     assert all(len(v) == 2 for v in history.values())
     assert json.loads((run / "metrics.json").read_text())["sparse_categorical_accuracy"] >= 0.95
+
+
+def test_a_model_with_its_own_train_step_is_refused_by_the_custom_loop(tmp_path):
+    """The custom loop would skip S19's train_step: exit 2 before any run folder."""
+    result = CliRunner().invoke(cli, ["fit", str(EXAMPLES / "s19_train_step.yaml"), "--smoke",
+                                      "--runs-dir", str(tmp_path), "--set", "fit.loop=custom"])
+    assert result.exit_code == 2, result.output
+    assert "fit.loop: trainctl's custom loop, which does not call" in result.output
+    assert "use fit.loop: keras" in result.output and not any(tmp_path.iterdir())

@@ -199,8 +199,9 @@ class RunDir:
         self.shown = self.path
 
     @classmethod
-    def create(cls, runs_dir: Path, name: str) -> "RunDir":
-        """Make ``runs_dir/<name>-<timestamp>-<6 hex>/`` and its ``checkpoints/``.
+    def create(cls, runs_dir: Path, name: str, *, exact: bool = False) -> "RunDir":
+        """Make ``runs_dir/<name>-<timestamp>-<6 hex>/`` (``exact``: ``runs_dir/<name>/``)
+        and its ``checkpoints/``.
 
         Never reuses a folder: ``os.mkdir`` is exclusive (it fails when the folder
         exists, atomically, also between processes), and on a clash a new random id
@@ -226,10 +227,14 @@ class RunDir:
             raise write_failed(runs_dir, exc, "create the runs directory", _ELSEWHERE) from None
         stamp = _stamp()
         for _ in range(cls.ATTEMPTS):
-            path = runs_dir / f"{name}-{stamp}-{short_id()}"
+            path = runs_dir / (name if exact else f"{name}-{stamp}-{short_id()}")
             try:
                 os.mkdir(path)
             except FileExistsError:
+                if exact:
+                    raise UsageError(f"{path} exists already; an exact run name is used "
+                                     "once\n  hint: pass another --name, or resume that "
+                                     "run") from None
                 continue  # another run took this id: draw again
             except OSError as exc:
                 raise write_failed(path, exc, "create the run folder", _ELSEWHERE) from None

@@ -319,7 +319,14 @@ def _per_output(kind: str, value: Any, exp: Experiment, key: str, locate: Locate
 
 
 def compile_model(model: Any, exp: Experiment, locate: Locate) -> None:
-    """``model.compile`` with the optimizer, losses and metrics of ``compile:``."""
+    """``model.compile`` with the optimizer, losses and metrics of ``compile:``; a model
+    class with its own ``compile`` gets that method's arguments (trainctl.model_compile)."""
+    from trainctl.model_compile import compile_own, has_own_compile
+    from trainctl.run.loss_weights import attach, compile_loss_weights
+
+    if has_own_compile(type(model)):
+        return compile_own(model, exp, locate)
+
     c = exp.compile
     optimizer = get_registry("optimizer").build(c.optimizer, key="compile.optimizer",
                                                 where=locate("compile.optimizer"),
@@ -329,9 +336,8 @@ def compile_model(model: Any, exp: Experiment, locate: Locate) -> None:
         if c.metrics else None
     weighted = _per_output("metric", c.weighted_metrics, exp, "compile.weighted_metrics",
                            locate, metrics=True) if c.weighted_metrics else None
-    loss_weights = c.loss_weights
-    if isinstance(loss_weights, (int, float)) and not isinstance(loss_weights, bool):
-        loss_weights = [float(loss_weights)]
+    # schedules become variables set by epoch (S26): created here, under the strategy
+    loss_weights, scheduled = compile_loss_weights(c.loss_weights, output_names(exp), locate)
     try:
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
                       weighted_metrics=weighted, loss_weights=loss_weights,
@@ -341,3 +347,4 @@ def compile_model(model: Any, exp: Experiment, locate: Locate) -> None:
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model.compile rejected the settings: {_first_lines(exc)}",
                           key="compile", where=locate("compile")) from None
+    attach(model, scheduled)

@@ -69,6 +69,9 @@ def training_options(command):
         click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
                      default=Path("runs"), show_default=True, help="Where run folders go."),
         click.option("--name", help="Run name (default: the config's name: or file stem)."),
+        click.option("--exact-name", is_flag=True,
+                     help="The run folder is named --name exactly (no time stamp and id); "
+                          "it must not exist yet."),
         click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages."),
     ]
     for option in reversed(options):
@@ -79,7 +82,7 @@ def training_options(command):
 @cli.command()
 @training_options
 def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
-        name: str | None, verbose: bool) -> None:
+        name: str | None, exact_name: bool, verbose: bool) -> None:
     """Train CONFIG; the last line printed is the run folder."""
     from trainctl.run.timing import add_startup, phase, reset
 
@@ -100,9 +103,12 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
             check_run_name(name)
         except ValueError as exc:
             raise UsageError(f"--name: {exc}") from None
+    elif exact_name:
+        raise UsageError("--exact-name needs --name (the folder's whole name)")
     with phase("config"):
         cfg = load_config(config, overrides)
-    run = run_fit(cfg, runs_dir=runs_dir, name=name, smoke=smoke, verbose=verbose)
+    run = run_fit(cfg, runs_dir=runs_dir, name=name, smoke=smoke, verbose=verbose,
+                  exact_name=exact_name)
     click.echo(str(run.path))
 
 
@@ -118,6 +124,16 @@ def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
 def resume(run_dir: Path, overrides: tuple[str, ...], force: bool, verbose: bool,
            workers: int | None) -> None:
     """Continue an interrupted or crashed run in its own folder, at its last finished epoch."""
+    if (run_dir / "sweep.json").is_file():  # a sweep folder: its unfinished trials go on
+        from trainctl.errors import UsageError
+        from trainctl.sweep.runner import resume_sweep
+
+        if overrides or force or workers is not None:
+            raise UsageError(f"{run_dir} is a sweep folder: a sweep resumes as it was "
+                             "started, without --set, --force or --workers\n  hint: resume one "
+                             "of its trial folders to change that trial")
+        click.echo(str(resume_sweep(run_dir, verbose=verbose)))
+        return
     if workers is not None:
         from trainctl.run.launch import check_multi_worker_run, launch
 
@@ -136,7 +152,7 @@ def resume(run_dir: Path, overrides: tuple[str, ...], force: bool, verbose: bool
               help="How many local worker processes.")
 @training_options
 def launch(config: Path, workers: int, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
-           name: str | None, verbose: bool) -> None:
+           name: str | None, exact_name: bool, verbose: bool) -> None:
     """Train CONFIG on N local workers under tf.distribute (strategy multi_worker).
 
     Each worker's output lines are prefixed with its index ([0] is the chief, which
@@ -152,6 +168,7 @@ def launch(config: Path, workers: int, overrides: tuple[str, ...], smoke: bool, 
                                   "--runs-dir", str(runs_dir),
                                   *(["--smoke"] if smoke else []),
                                   *(["--name", name] if name is not None else []),
+                                  *(["--exact-name"] if exact_name else []),
                                   *(["--verbose"] if verbose else [])]))
 
 
@@ -384,6 +401,75 @@ def plot(run_dirs: tuple[Path, ...], metric: str | None, output: Path) -> None:
 
     save_png(plot_runs(list(run_dirs), metric=metric), output)
     click.echo(str(output))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JUnit XML here: one testcase per config, for CI.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the run folders here (default: a temporary folder, removed).")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def smoke(paths: tuple[Path, ...], junit_path: Path | None, runs_dir: Path | None,
+          verbose: bool) -> None:
+    """Run every config at smoke size (as `fit --smoke`) in one process.
+
+    PATHS are config files or folders, searched recursively for *.yaml; folders named
+    _* (configs/_base/: partial bases) are skipped. One row per config: ok, failed or
+    invalid, seconds, the error's first line. Exit 0 when all pass, 2 when a config
+    is invalid (config or data error), else 1 when a run failed.
+    """
+    import tempfile
+    import time
+
+    from trainctl.run.smoke import exit_code, find_configs, format_row, format_summary, smoke_all
+
+    configs = find_configs(paths)
+    width = max(len(str(p)) for p in configs)
+    started = time.perf_counter()
+
+    def report(result) -> None:
+        click.echo(format_row(result, width))
+        for line in result.message.strip().splitlines()[1:]:
+            click.echo(f"    {line}")
+
+    with tempfile.TemporaryDirectory(prefix="trainctl-smoke-") as scratch:
+        click.echo(f"{'status':<8}{'time':>7}  {'config':<{width}}  error")
+        results = smoke_all(configs, runs_dir or Path(scratch), verbose=verbose, report=report)
+    seconds = time.perf_counter() - started
+    click.echo(format_summary(results, seconds))
+    if junit_path is not None:
+        from trainctl.run.junit import write_junit
+
+        write_junit(results, junit_path, seconds)
+        click.echo(f"junit: {junit_path}")
+    sys.exit(int(exit_code(results)))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--trials", type=click.IntRange(min=1), metavar="N",
+              help="How many trials (default: sweep.trials; a grid: every point).")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N", help="Trial processes at once.")
+@click.option("--storage", metavar="URL",
+              help="An Optuna storage URL shared by workers on several machines "
+                   "(default: a journal file in the sweep folder).")
+@click.option("--smoke", is_flag=True, help="Every trial at smoke size.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs"), show_default=True, help="Where the sweep folder goes.")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def sweep(config: Path, overrides: tuple[str, ...], trials: int | None, parallel: int,
+          storage: str | None, smoke: bool, runs_dir: Path, verbose: bool) -> None:
+    """Optuna search over CONFIG's sweep: section; each trial is a run folder in the
+    sweep folder, which is the last line printed."""
+    from trainctl.config import load_config
+    from trainctl.sweep.runner import sweep as run_sweep
+
+    cfg = load_config(config, overrides)  # a bad config or search space fails here
+    click.echo(str(run_sweep(cfg, runs_dir=runs_dir, trials=trials, parallel=parallel,
+                             storage=storage, smoke=smoke, verbose=verbose)))
 
 
 def main() -> None:

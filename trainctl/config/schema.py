@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from trainctl.sweep.space import SweepConfig
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -188,8 +190,14 @@ PerOutput = Any  # one value, a list (by output order) or a mapping (by output n
 
 
 class CompileConfig(Strict):
-    """``compile:``: the arguments of ``model.compile``."""
+    """``compile:``: the arguments of ``model.compile``.
 
+    Other keys are allowed here only for a ``model.type`` whose class defines its own
+    ``compile`` (a GAN's ``d_optimizer``, ...): ``validate`` checks them against that
+    method's signature and rejects them for any other model (trainctl.model_compile).
+    """
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
     optimizer: Component = "rmsprop"
     loss: PerOutput = None
     metrics: PerOutput = []
@@ -295,3 +303,4 @@ class Experiment(Strict):
     evaluate: EvaluateConfig = EvaluateConfig()
     predict: PredictConfig = PredictConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    sweep: Optional[SweepConfig] = None  # trainctl sweep's search space (trainctl.sweep.space)

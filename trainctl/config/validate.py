@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from trainctl.config.loss_weights import check as check_loss_weight
 from trainctl.config.schema import Experiment
 from trainctl.config.validate_fit import check_fit
-from trainctl.errors import ConfigError, Location, TrainctlError, describe, did_you_mean
+from trainctl.sweep.space import check_sweep
+from trainctl.errors import ConfigError, Location, TrainctlError, did_you_mean
 
 
 def check_semantics(loaded) -> list[ConfigError]:
@@ -35,6 +37,7 @@ def check_semantics(loaded) -> list[ConfigError]:
     errors += check_data(exp, locate)
     errors += check_runtime(exp, locate)
     errors += check_fit(exp, locate)
+    errors += check_sweep(loaded)
     errors.sort(key=lambda e: (e.where.file, e.where.line, e.where.col) if e.where else ("", 0, 0))
     return errors
 
@@ -213,6 +216,39 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
                 continue
             spec = {"type": layer.type, **layer.args}
             errors += check_component("layer", spec, key=key, locate=locate)
+    errors += compile_errors(exp, locate)
+    for i, cb in enumerate(exp.fit.callbacks):
+        errors += check_component("callback", cb, key=f"fit.callbacks[{i}]", locate=locate)
+    tensorboard = exp.runtime.tensorboard
+    if isinstance(tensorboard, dict):  # the TensorBoard callback's arguments, checked as above
+        errors += check_component("callback", {**tensorboard, "type": "TensorBoard"},
+                                  key="runtime.tensorboard", locate=locate)
+        if "type" in tensorboard:
+            errors.append(ConfigError(
+                "runtime.tensorboard takes the TensorBoard callback's arguments; 'type' is "
+                "not one of them", key="runtime.tensorboard.type",
+                where=locate("runtime.tensorboard.type"),
+                hint="remove it (another callback goes in fit.callbacks)"))
+    return errors
+
+
+def compile_errors(exp: Experiment, locate) -> list[ConfigError]:
+    """``compile:``: Keras's keys (optimizer, per-output losses and metrics, loss weights),
+    or, for a model class with its own ``compile``, that method's arguments (S27)."""
+    from trainctl.model_compile import check_compile, has_own_compile
+    from trainctl.registry.catalog import check_component
+
+    cls = None
+    if exp.model.type is not None:
+        from trainctl.build import resolve_model_class
+
+        try:
+            cls = resolve_model_class(exp, locate)
+        except ConfigError:
+            return []  # reported at model.type already; its compile cannot be judged
+    errors = check_compile(exp, locate, cls)  # its own compile's arguments, or unknown keys
+    if has_own_compile(cls):
+        return errors
     errors += check_component("optimizer", exp.compile.optimizer, key="compile.optimizer",
                               locate=locate)
     outputs = output_names(exp)
@@ -239,21 +275,7 @@ def check_components(exp: Experiment, locate, config_dir) -> list[ConfigError]:
                                  locate, every=False)
         errors += errs
         for key, item in pairs:
-            if isinstance(item, bool) or not isinstance(item, (int, float)):
-                errors.append(ConfigError(f"expected a number; received {describe(item)}",
-                                          key=key, where=locate(key)))
-    for i, cb in enumerate(exp.fit.callbacks):
-        errors += check_component("callback", cb, key=f"fit.callbacks[{i}]", locate=locate)
-    tensorboard = exp.runtime.tensorboard
-    if isinstance(tensorboard, dict):  # the TensorBoard callback's arguments, checked as above
-        errors += check_component("callback", {**tensorboard, "type": "TensorBoard"},
-                                  key="runtime.tensorboard", locate=locate)
-        if "type" in tensorboard:
-            errors.append(ConfigError(
-                "runtime.tensorboard takes the TensorBoard callback's arguments; 'type' is "
-                "not one of them", key="runtime.tensorboard.type",
-                where=locate("runtime.tensorboard.type"),
-                hint="remove it (another callback goes in fit.callbacks)"))
+            errors += check_loss_weight(item, key, locate)  # a number or a schedule (S26)
     return errors
 
 

@@ -38,6 +38,7 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
                                         HistoryWriter, ResumableState)
     from trainctl.run.curves import CurvesCallback, wants_curves
+    from trainctl.run.loss_weights import LossWeightScheduler, scheduled_of
     from trainctl.run.monitor import monitor_mode  # shared with `trainctl runs` (no Keras)
 
     exp = cfg.experiment
@@ -46,6 +47,8 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     if resume:
         continue_files(callbacks, prep.initial_epoch)
     own = len(callbacks)  # trainctl's own callbacks follow
+    if scheduled_of(prep.model):  # first: its loss_weight/<output> logs reach the history
+        callbacks.append(LossWeightScheduler())
     callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
                   Checkpointer(run, monitor, monitor_mode(monitor)), stop]
     if exp.runtime.tensorboard:
@@ -63,6 +66,9 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
 
         callbacks.append(MlflowTracker(run, exp.runtime.tracking.mlflow, cfg.raw,
                                        experiment=cfg.run_name))
+    from trainctl.sweep.trial import trial_callbacks
+
+    callbacks += trial_callbacks(run)  # a sweep's trial: report each epoch, stop when pruned
     for callback in callbacks[own:]:
         time_hooks(callback)
     return callbacks

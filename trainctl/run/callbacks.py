@@ -235,7 +235,9 @@ class ResumableState(keras.callbacks.Callback):
 
 
 class EpochPrinter(keras.callbacks.Callback):
-    """One line per epoch: ``epoch 1/2 - 3.1s - loss: 0.3412 - val_loss: 0.1893``.
+    """Progress of both loops: one line per epoch
+    (``epoch 1/2 - 3.1s - loss: 0.3412 - val_loss: 0.1893``), or on a terminal Keras's
+    progress bar (``model.fit(verbose=1)``'s, :mod:`trainctl.run.progress`).
 
     Args:
         epochs: the total, for ``1/2``.
@@ -243,15 +245,30 @@ class EpochPrinter(keras.callbacks.Callback):
     """
 
     def __init__(self, epochs: int, stream: Any = None):
+        from trainctl.run.progress import TerminalBar, is_terminal
+
         super().__init__()
         self.epochs = epochs
         self.stream = stream or sys.stdout
         self.started = 0.0
+        self.bar = TerminalBar(self.stream) if is_terminal(self.stream) else None
+        if self.bar is not None:
+            # A batch hook on this instance only: off a terminal the class keeps Keras's
+            # no-op one, so a CI log's run does no per-step work for its progress.
+            self.on_train_batch_end = self._advance
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
+        if self.bar is not None:
+            self.bar.begin(epoch, self.epochs, (self.params or {}).get("steps"))
+
+    def _advance(self, batch: int, logs: dict | None = None) -> None:
+        self.bar.advance(batch, logs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            self.bar.end(logs)
+            return
         took = time.perf_counter() - self.started
         print(f"epoch {epoch + 1}/{self.epochs} - {took:.1f}s - {format_metrics(logs)}",
               file=self.stream, flush=True)

@@ -109,6 +109,8 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
     worker = multi_worker_role(cfg, model)
     custom = exp.fit.loop == "custom" or worker is not None
+    if custom:
+        refuse_own_train_step(cfg, model)
     # Keras's grouped train function fails under several replicas; the custom loop's does not
     per_call = choose_steps_per_execution(cfg, plan, steps,
                                           1 if custom else strategy.num_replicas_in_sync)
@@ -136,27 +138,33 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
 
 
 def multi_worker_role(cfg: LoadedConfig, model: Any) -> Any:
-    """This worker's Role in a ``multi_worker`` run (None for other strategies).
+    """This worker's Role in a ``multi_worker`` run (None for other strategies)."""
+    from trainctl.run.workers import role
 
-    Such a run trains with the custom loop (Keras 3's ``model.fit`` cannot run under
-    MultiWorkerMirroredStrategy), which does not call a model's own ``train_step``.
+    if cfg.experiment.runtime.distribution.strategy != "multi_worker":
+        return None
+    return role()
+
+
+def refuse_own_train_step(cfg: LoadedConfig, model: Any) -> None:
+    """The custom loop (``fit.loop: custom``, and every multi_worker run: Keras 3's
+    ``model.fit`` cannot run under MultiWorkerMirroredStrategy) runs its own step, never
+    a model's ``train_step`` (S19, a GAN's): such a model would train wrongly.
 
     Raises:
         ConfigError: the model overrides ``train_step``.
     """
     import keras
 
-    from trainctl.run.workers import role
-
-    if cfg.experiment.runtime.distribution.strategy != "multi_worker":
-        return None
-    if type(model).train_step is not keras.Model.train_step:
-        key = "runtime.distribution.strategy"
-        raise ConfigError(f"multi_worker trains with trainctl's custom loop, which does not call "
-                          f"{type(model).__name__}.train_step", key=key, where=cfg.locate(key),
-                          hint="use strategy mirrored (one machine) for a model with its own "
-                               "train_step")
-    return role()
+    if type(model).train_step is keras.Model.train_step:
+        return
+    multi = cfg.experiment.runtime.distribution.strategy == "multi_worker"
+    key = "runtime.distribution.strategy" if multi else "fit.loop"
+    raise ConfigError(f"{'multi_worker trains with ' if multi else ''}trainctl's custom loop, "
+                      f"which does not call {type(model).__name__}.train_step",
+                      key=key, where=cfg.locate(key),
+                      hint="use strategy mirrored (one machine) for a model with its own "
+                           "train_step" if multi else "use fit.loop: keras, which calls it")
 
 
 def describe_distribution(strategy: Any, worker: Any, batch_size: int) -> dict:
@@ -391,7 +399,8 @@ def draw_seed(seed: int | None) -> int:
 
 
 def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bool = False,
-        verbose: bool = False, seed: int | None = None, plan: Plan | None = None) -> RunDir:
+        verbose: bool = False, seed: int | None = None, plan: Plan | None = None,
+        exact_name: bool = False) -> RunDir:
     """Train ``cfg`` and write a complete run folder; return it.
 
     Args:
@@ -403,6 +412,7 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
         seed: the seed (default: the config's, else a drawn one); ``reproduce`` passes
             the original run's.
         plan: the sizes (default: from the config); ``reproduce`` passes the original's.
+        exact_name: the run folder is ``runs_dir/name`` exactly (a sweep's ``trial-003``).
     """
     with phase("import"):
         import_tensorflow(verbose)  # first: anything below may import Keras
@@ -413,7 +423,8 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
         with stop_on_signals(stop):  # before the folder exists: no folder is left behind
             prep = prepare(cfg, smoke=smoke, seed=seed, plan=plan, verbose=verbose)
             with phase("run_dir"):
-                run = start_shared_run(cfg, prep, runs_dir=runs_dir, name=name)
+                run = start_shared_run(cfg, prep, runs_dir=runs_dir, name=name,
+                                       exact=exact_name)
             print(f"run: {run.shown}", flush=True)
             with hold(run.path):
                 run_to_end(cfg, prep, run, stop)

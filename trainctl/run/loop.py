@@ -29,6 +29,8 @@ from typing import Any, Optional, TextIO
 import keras
 import tensorflow as tf
 
+from trainctl.run.progress import CLEAR_LINE, is_terminal
+
 
 class CustomLoop:
     """A GradientTape loop taking ``model.fit``'s arguments and returning its History.
@@ -172,11 +174,14 @@ class CustomLoop:
         if not self.log_every:
             return
         values = None
+        stream = self.stream or sys.stdout
         for number in range(-(-first // self.log_every) * self.log_every, self.step + 1,
                             self.log_every):
             values = losses.numpy() if values is None else values
-            print(f"step {number}: loss {float(values[number - first]):.4f}",
-                  file=self.stream or sys.stdout, flush=True)
+            # On a terminal the line replaces the progress bar, which the next step redraws
+            clear = CLEAR_LINE if is_terminal(stream) else ""
+            print(f"{clear}step {number}: loss {float(values[number - first]):.4f}",
+                  file=stream, flush=True)
 
     def _metrics_or(self, logs: dict) -> dict:
         """The metrics' results when the step logs are theirs (fit's rule), else ``logs``."""

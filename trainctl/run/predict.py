@@ -2,7 +2,9 @@
 
 The input is an array shaped like the model's inputs (after the config's
 transforms: for configs/mnist.yaml, 784 floats in [0, 1]); without ``--input``
-the test split is used, with the transforms applied.
+the test split is used, with the transforms applied. A model with a ``generator``
+and a ``latent_dim`` (a GAN) predicts through its generator, from seeded latent
+vectors or ``--input`` ones (:mod:`trainctl.run.generate`).
 
 Example:
     >>> out = predict(Path("runs/mnist-mlp-..."), input_path=Path("x.npy"),
@@ -107,9 +109,16 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     from trainctl.run.plan import signature
     from trainctl.run.reload import reopen
 
+    from trainctl.run.generate import SAMPLES, generator_of, latents
+
     run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
     exp = cfg.experiment
-    if input_path is not None:
+    generator = generator_of(model)
+    if generator is not None:  # a GAN: samples from its generator (trainctl.run.generate)
+        model = generator
+    if generator is not None and input_path is None:
+        x = latents(SAMPLES, int(model.inputs[0].shape[-1]), seed=exp.seed)
+    elif input_path is not None:
         x = read_input(input_path, model)
         check_shape(x, model, input_path)
     else:
@@ -126,7 +135,8 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     output_path = check_output_path(output_path or run.file(
         "predictions.npz" if several else "predictions.npy"), several=several)
     save_predictions(output_path, y, model)
-    run.add_record("predict", {"input": str(input_path) if input_path else "test split",
+    source = "seeded latent vectors" if generator is not None else "test split"
+    run.add_record("predict", {"input": str(input_path) if input_path else source,
                                "output": str(output_path),
                                "shape": None if several else list(np.shape(y))})
     return Path(output_path), y

@@ -182,7 +182,9 @@ def resume_in(run: RunDir, info: dict, *, overrides: tuple[str, ...], force: boo
             hashes = module_hashes(prep.plugins)
             plugins_changed = check_plugins(info.get("plugins") or {}, hashes, force=force)
             # a changed optimizer (--force) starts afresh: its old state would overwrite it
-            fresh_optimizer = any(k.startswith("compile.optimizer") for k in changed)
+            # (any optimizer of compile:, a GAN's d_optimizer/g_optimizer too)
+            fresh_optimizer = any(k.startswith("compile.") and "optimizer" in k.split(".")[1]
+                                  for k in changed)
             if done is not None:
                 try_restore(run, prep.model, restore_optimizers=not fresh_optimizer)
             start_attempt(run, cfg, plan, done or 0, overrides=overrides,

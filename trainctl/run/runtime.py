@@ -243,3 +243,27 @@ def configure_for(cfg: Any, *, seed: int | None) -> Any:
                           f"{type(exc).__name__}: {first}", key=key, where=cfg.locate(key),
                           hint="a device is written like /cpu:0, /gpu:1 or "
                                "/job:worker/task:0/device:CPU:0") from None
+
+
+def reset_process_state() -> None:
+    """Undo what one run set process-wide, so the next run in the process starts clean.
+
+    KERAS3_NOTES (Runtime facts): the precision policy, op determinism and seeds
+    persist across runs in one process, and Keras's auto-generated layer names drift.
+    ``trainctl smoke`` calls this between configs. Logical devices and thread pools
+    cannot be reset: configs that set them run in a process of their own.
+
+    Example:
+        >>> reset_process_state()  # float32 policy, no op determinism, a new Keras session
+    """
+    import keras
+    # TF 2.21 exports enable_op_determinism but not its inverse, which exists only in a
+    # private module (tensorflow.python.framework.config.disable_op_determinism).
+    from tensorflow.python.framework import config as tf_config
+
+    keras.mixed_precision.set_global_policy("float32")
+    tf_config.disable_op_determinism()
+    keras.backend.clear_session()
+    # Every run seeds itself; this only keeps one run's RNG state from reaching code that
+    # runs before the next run's seeding (plug-in imports, model construction order).
+    keras.utils.set_random_seed(0)

@@ -17,7 +17,7 @@ from trainctl.config import LoadedConfig
 
 
 def start_shared_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path,
-                     name: str | None) -> RunDir:
+                     name: str | None, exact: bool = False) -> RunDir:
     """:func:`start_run`, for one worker or several: the folder this process writes,
     whose ``shown`` is the run's folder (another one on a multi-worker run's workers
     other than the chief).
@@ -35,10 +35,10 @@ def start_shared_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path,
 
     me = prep.worker
     if me is None or me.count == 1:
-        return start_run(cfg, prep, runs_dir=runs_dir, name=name)
+        return start_run(cfg, prep, runs_dir=runs_dir, name=name, exact=exact)
     if me.is_chief:
         try:
-            run = start_run(cfg, prep, runs_dir=runs_dir, name=name)
+            run = start_run(cfg, prep, runs_dir=runs_dir, name=name, exact=exact)
         except BaseException:
             share_name(prep.strategy, None, me)  # the others must not wait for a name
             raise
@@ -53,21 +53,22 @@ def start_shared_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path,
     if agreed is None:
         raise UsageError(f"{me}: the chief (worker 1) could not create the run folder; "
                          "its output says why")
-    run = start_run(cfg, prep, runs_dir=scratch_folder(me), name=name, plot=False)
+    run = start_run(cfg, prep, runs_dir=scratch_folder(me), name=name, plot=False, exact=exact)
     run.shown = Path(runs_dir) / agreed
     return run
 
 
 def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None,
-              plot: bool = True) -> RunDir:
+              plot: bool = True, exact: bool = False) -> RunDir:
     """Create the run folder and write config.yaml, run.json and summary.txt.
 
     ``prep`` is the :class:`trainctl.run.fit.Prepared` model and data: nothing is
-    created before everything that can be checked has been. ``plot``: draw model.png.
+    created before everything that can be checked has been. ``plot``: draw model.png;
+    ``exact``: the folder is named ``name`` exactly (:meth:`RunDir.create`).
     """
     from trainctl.plugins import module_hashes
 
-    run = RunDir.create(runs_dir, name or cfg.run_name)
+    run = RunDir.create(runs_dir, name or cfg.run_name, exact=exact)
     try:
         run.write_config(cfg.raw)
         started = now()

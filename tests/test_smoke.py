@@ -1,0 +1,137 @@
+"""``trainctl smoke``: discovery, status and exit codes, JUnit XML, child processes.
+
+Every repository config is smoke-run once, by tests/test_configs.py; these tests use
+tiny synthetic configs (a run in about a second).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import tiny_config
+from trainctl.cli import cli
+from trainctl.errors import ExitCode
+from trainctl.run.junit import junit_tree, xml_text
+from trainctl.run.smoke import FAILED, INVALID, OK, SmokeResult, exit_code, find_configs
+
+BOOM = '''\
+import keras
+
+
+class Boom(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise RuntimeError("boom at the end of epoch %d" % epoch)
+'''
+
+
+def smoke(*args: str):
+    return CliRunner().invoke(cli, ["smoke", *args])
+
+
+def test_folders_are_searched_and_partial_bases_skipped(tmp_path, write_config):
+    write_config("a: 1\n", "b/one.yaml")
+    write_config("a: 1\n", "b/_base/base.yaml")
+    write_config("a: 1\n", "b/deep/_partials/p.yaml")
+    write_config("a: 1\n", "b/deep/two.yml")
+    explicit = write_config("a: 1\n", "_base/named.yaml")
+    found = find_configs([tmp_path / "b", explicit])
+    assert found == [tmp_path / "b/deep/two.yml", tmp_path / "b/one.yaml", explicit]
+
+
+def test_missing_path_and_empty_folder_are_usage_errors(tmp_path):
+    missing = smoke(str(tmp_path / "nope"))
+    assert missing.exit_code == 2 and "nope: no such file or folder" in missing.output
+    (tmp_path / "empty" / "_base").mkdir(parents=True)
+    (tmp_path / "empty" / "_base" / "b.yaml").write_text("a: 1\n")
+    empty = smoke(str(tmp_path / "empty"))
+    assert empty.exit_code == 2 and "no *.yaml config found" in empty.output
+    assert "Traceback" not in missing.output + empty.output
+
+
+def test_invalid_configs_give_exit_2_with_each_named(tmp_path, write_config):
+    typo = write_config(tiny_config("t", seed=1, epochs=1).replace("epochs", "epoks"),
+                        "typo.yaml")
+    syntax = write_config("name: [unclosed\n", "syntax.yaml")
+    junit = tmp_path / "out" / "smoke.xml"
+    result = smoke(str(typo), str(syntax), "--junit", str(junit))
+    assert result.exit_code == 2, result.output
+    invalid_rows = [line for line in result.output.splitlines() if line.startswith(INVALID)]
+    assert len(invalid_rows) == 2
+    assert str(typo) in invalid_rows[0] and "fit.epoks" in invalid_rows[0]
+    assert str(syntax) in invalid_rows[1] and "syntax.yaml:" in invalid_rows[1]
+    assert "2 configs: 0 ok, 0 failed, 2 invalid" in result.output
+    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    assert [c.get("name") for c in cases] == [str(typo), str(syntax)]
+    assert all(c.find("failure").get("type") == INVALID for c in cases)
+
+
+def test_a_run_that_fails_gives_exit_1_and_a_child_process_config_runs(tmp_path, write_config):
+    """Three configs: one set-up only a fresh process allows (runtime.threads: a child
+    process), one whose plug-in callback raises (failed), one plain (ok)."""
+    write_config(BOOM, "boom.py")
+    threads = write_config(tiny_config("threads", seed=1, epochs=1,
+                                       extra="runtime: {threads: {intra_op: 1}}\n"),
+                           "a_threads.yaml")
+    boom = write_config(tiny_config("boom", seed=2, epochs=1).replace(
+        "fit: {epochs: 1, batch_size: 16}",
+        "fit: {epochs: 1, batch_size: 16, callbacks: ['boom:Boom']}"), "b_boom.yaml")
+    plain = write_config(tiny_config("plain", seed=3, epochs=1), "c_plain.yaml")
+    runs, junit = tmp_path / "runs", tmp_path / "smoke.xml"
+    result = smoke(str(tmp_path), "--runs-dir", str(runs), "--junit", str(junit))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    status = {path: next(line.split()[0] for line in lines if str(path) in line)
+              for path in (threads, boom, plain)}
+    assert status == {threads: OK, boom: FAILED, plain: OK}
+    boom_row = next(line for line in lines if str(boom) in line)
+    assert "training failed: RuntimeError: boom at the end of epoch 0" in boom_row
+    runs_status = sorted(json.loads(p.read_text())["status"] for p in runs.glob("*/run.json"))
+    assert runs_status == ["completed", "completed", "failed"]
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    failure = cases[str(boom)].find("failure")
+    # the traceback is read before a temporary runs folder is removed
+    assert failure.get("type") == FAILED and "Traceback" in failure.text
+    assert cases[str(threads)].find("failure") is None
+    assert "run: " in cases[str(threads)].find("system-out").text
+
+
+def test_exit_code_prefers_invalid_over_failed():
+    def result(status: str) -> SmokeResult:
+        return SmokeResult(Path(f"{status}.yaml"), status, 1.0, message=f"{status} config")
+
+    assert exit_code([result(OK), result(OK)]) == ExitCode.OK
+    assert exit_code([result(OK), result(FAILED)]) == ExitCode.FAILED
+    assert exit_code([result(FAILED), result(INVALID), result(OK)]) == ExitCode.USAGE
+
+
+def test_junit_holds_output_with_control_characters_as_valid_xml():
+    results = [SmokeResult(Path("a.yaml"), OK, 1.25, output="epoch 1/1 \x1b[1m\x08 <&>\n"),
+               SmokeResult(Path("b.yaml"), FAILED, 2.0, message="RunFailed: x < y\nmore",
+                           detail="Traceback ...\x00")]
+    text = ET.tostring(junit_tree(results, seconds=3.25).getroot(), encoding="unicode")
+    root = ET.fromstring(text)  # parses back: every character is valid XML
+    suite = root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("time")) == ("2", "1", "3.250")
+    out = root.find(".//testcase[@name='a.yaml']/system-out").text
+    assert out == "epoch 1/1 ?[1m? <&>\n"
+    failure = root.find(".//testcase[@name='b.yaml']/failure")
+    assert failure.get("message") == "RunFailed: x < y" and failure.text.endswith("...?")
+    assert xml_text("tab\tok\r\n") == "tab\tok\r\n"
+
+
+def test_reset_undoes_precision_and_determinism():
+    import keras
+    from tensorflow.python.framework import config as tf_config
+
+    from trainctl.run.runtime import reset_process_state, set_precision, set_seed
+
+    set_precision("mixed_bfloat16")
+    set_seed(3, deterministic=True)
+    assert tf_config.is_op_determinism_enabled()
+    reset_process_state()
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert not tf_config.is_op_determinism_enabled()
