@@ -326,7 +326,7 @@ def _write(tree: Path, rel: str, content: str | bytes) -> Path:
     return path
 
 
-@settings(FUZZ, max_examples=1000)
+@settings(FUZZ, max_examples=500)
 @given(case=mutated_data())
 def test_mutated_configs_never_crash(tree, case):
     rel, data = case
@@ -422,7 +422,7 @@ def mutated_text(draw) -> tuple[str, bytes]:
     return rel, raw
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=300)
 @given(case=mutated_text())
 def test_mutated_yaml_text_never_crashes(tree, case):
     rel, raw = case
@@ -488,7 +488,7 @@ def set_case(draw) -> tuple[str, list[str]]:
     return rel, [set_option(draw, rel) for _ in range(draw(st.integers(1, 3)))]
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=300)
 @given(case=set_case())
 def test_set_overrides_never_crash(tree, case):
     rel, options = case

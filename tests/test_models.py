@@ -4,9 +4,6 @@ mixed precision, MirroredStrategy and freezing, each from its config in configs/
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -237,19 +234,8 @@ def test_s23_mixed_precision_keeps_the_output_float32(tmp_path, policy):
 
 
 # -- S24: MirroredStrategy ---------------------------------------------------------
-def test_s24_mirrored_over_two_logical_cpus_in_a_fresh_process(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "trainctl", "fit", str(EXAMPLES / "s24_mirrored.yaml"),
-         "--smoke", "--runs-dir", str(tmp_path / "runs"),
-         "--set", "runtime.distribution.logical_cpus=2"],
-        capture_output=True, text=True, cwd=ROOT, timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "strategy: MirroredStrategy, 2 replicas (cpu:0, cpu:1)" in proc.stdout
-    run = Path(proc.stdout.strip().splitlines()[-1])
-    assert json.loads((run / "run.json").read_text())["status"] == "completed"
-
-
+# Two replicas from the example's strategy, for both loops, in a fresh process:
+# tests/test_loop.py::test_custom_loop_under_mirrored_strategy_matches_fit.
 def test_s24_logical_cpus_after_tensorflow_started_is_a_usage_error(tmp_path):
     import tensorflow as tf
 
