@@ -107,7 +107,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
     # One endless stream read steps_per_epoch at a time: the data order is a function
     # of (seed, epoch), so a resumed run sees what an uninterrupted one would have.
     steps = plan.steps_per_epoch or batches_per_pass(len(splits.train), plan.batch_size)
-    worker = multi_worker_role(cfg, model)
+    worker = multi_worker_role(cfg)
     custom = exp.fit.loop == "custom" or worker is not None
     if custom:
         refuse_own_train_step(cfg, model)
@@ -137,7 +137,7 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
                     weights_from=weights_from)
 
 
-def multi_worker_role(cfg: LoadedConfig, model: Any) -> Any:
+def multi_worker_role(cfg: LoadedConfig) -> Any:
     """This worker's Role in a ``multi_worker`` run (None for other strategies)."""
     from trainctl.run.workers import role
 
