@@ -39,10 +39,11 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
                                         HistoryWriter, ResumableState)
     from trainctl.run.curves import CurvesCallback, wants_curves
     from trainctl.run.loss_weights import LossWeightScheduler, scheduled_of
-    from trainctl.run.monitor import monitor_mode  # shared with `trainctl runs` (no Keras)
+    # shared with `trainctl runs` and sweeps (no Keras there)
+    from trainctl.run.monitor import default_monitor, monitor_mode
 
     exp = cfg.experiment
-    monitor = exp.fit.monitor or ("val_loss" if prep.validation is not None else "loss")
+    monitor = default_monitor(exp.fit.monitor, has_validation=prep.validation is not None)
     callbacks = user_callbacks(cfg, run)
     if resume:
         continue_files(callbacks, prep.initial_epoch)
