@@ -113,7 +113,7 @@ def test_s03_function_loss_on_one_hot_labels(env, tmp_path):
 
 def test_s04_loss_argument_from_yaml(env, tmp_path):
     from trainctl.config import load_config
-    from trainctl.run.fit import prepare
+    from trainctl.run.prepare import prepare
 
     config = EXAMPLES / "s04_custom_loss_class.yaml"
     prep = prepare(load_config(config, ["compile.loss.regularization_factor=0.25", *SYNTH]),

@@ -209,7 +209,7 @@ def test_bad_value_for_a_yaml_tag(value, tag):
     # PyYAML's constructors raised ValueError / KeyError / AttributeError (tracebacks)
     with pytest.raises(ConfigError) as exc:
         parse_yaml(f"seed: {value}\n", "f.yaml")
-    assert str(exc.value).startswith(f"f.yaml:1:7: seed: cannot read ")
+    assert str(exc.value).startswith("f.yaml:1:7: seed: cannot read ")
     assert f"as {tag} (" in str(exc.value)
 
 

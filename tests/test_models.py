@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from conftest import ROOT
 from trainctl.cli import cli
 from trainctl.config import load_config
-from trainctl.errors import ConfigError
 
 EXAMPLES = ROOT / "configs" / "examples"
 
@@ -252,7 +251,7 @@ def test_s24_logical_cpus_after_tensorflow_started_is_a_usage_error(tmp_path):
 def test_s25_frozen_weights_unchanged_after_fit(tmp_path):
     import keras
 
-    from trainctl.run.fit import prepare
+    from trainctl.run.prepare import prepare
 
     config = EXAMPLES / "s25_fine_tune_freeze.yaml"
     run = fit(config, tmp_path, "--smoke")

@@ -27,7 +27,7 @@ def test_one_loss_component_is_not_a_per_output_mapping(tmp_path, write_config):
     """``compile.loss: {type: ...}`` is one loss for the output, so synthetic targets
     are class ids (a per-output mapping would have left the output without a loss)."""
     from trainctl.config import load_config
-    from trainctl.run.fit import prepare
+    from trainctl.run.prepare import prepare
 
     cfg = write_config("""\
 seed: 1

@@ -50,6 +50,7 @@ def test_a_run_is_logged_to_a_sqlite_store_beside_the_runs(tmp_path):
 
     files = {f.path for f in client.list_artifacts(recorded["run_id"])}
     assert {"run.json", "history.csv", "model.keras", "checkpoints"} <= files
+    assert ".lock" not in files  # the lock is a marker of the live process, not a result
     artifacts = Path(client.get_experiment(logged.info.experiment_id).artifact_location[7:])
     assert artifacts.parent == (tmp_path / "runs").resolve()  # beside the store, not in cwd
     # the artifact copy of run.json is the final one

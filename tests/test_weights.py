@@ -85,7 +85,7 @@ def test_loaded_layers_are_bit_identical_to_the_source(source, kind, tmp_path, m
     import keras
 
     from trainctl.config import load_config
-    from trainctl.run.fit import prepare
+    from trainctl.run.prepare import prepare
 
     if kind == "weights.h5":  # no architecture in the file: matched by its layer names
         path = tmp_path / "source.weights.h5"

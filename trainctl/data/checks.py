@@ -91,7 +91,7 @@ class _Checker:
             wrong, pool = (extra[0], names) if extra else (missing[0], list(arrays))
             self.fail(f"the data's {role} names ({', '.join(arrays)}) do not match the "
                       f"model's ({', '.join(names)}){did_you_mean(wrong, pool)}",
-                      f"name the arrays after model.inputs / the output layers")
+                      "name the arrays after model.inputs / the output layers")
         return dict(arrays)
 
     def finite(self, a: np.ndarray, label: str) -> None:

@@ -30,7 +30,7 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     Args:
         cfg: the run's config.
         run: the run folder.
-        prep: the prepared model and data (:class:`trainctl.run.fit.Prepared`).
+        prep: the prepared model and data (:class:`trainctl.run.prepare.Prepared`).
         stop: the :class:`~trainctl.run.callbacks.SignalStop` to check each step.
         resume: restore ``checkpoints/resume/`` when training begins.
         restore_optimizers: with ``resume``, the optimizers' state too.

@@ -162,7 +162,8 @@ def resume_in(run: RunDir, info: dict, *, overrides: tuple[str, ...], force: boo
               verbose: bool) -> None:
     """:func:`resume` in the folder ``run`` (a worker's scratch copy: see worker_copy)."""
     from trainctl.plugins import module_hashes
-    from trainctl.run.fit import draw_seed, prepare, run_to_end
+    from trainctl.run.fit import run_to_end
+    from trainctl.run.prepare import draw_seed, prepare
     from trainctl.run.interrupt import new_stop, stop_on_signals
     from trainctl.run.reload import config_base, run_config
     from trainctl.run.runtime import import_tensorflow

@@ -62,7 +62,7 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None,
               plot: bool = True, exact: bool = False) -> RunDir:
     """Create the run folder and write config.yaml, run.json and summary.txt.
 
-    ``prep`` is the :class:`trainctl.run.fit.Prepared` model and data: nothing is
+    ``prep`` is the :class:`trainctl.run.prepare.Prepared` model and data: nothing is
     created before everything that can be checked has been. ``plot``: draw model.png;
     ``exact``: the folder is named ``name`` exactly (:meth:`RunDir.create`).
     """

@@ -144,11 +144,21 @@ class MlflowTracker(keras.callbacks.Callback):
                 if metrics.is_file():
                     done = len(next(iter(self.run.read_json("history.json").values()), []))
                     self._metrics(self.run.read_json("metrics.json"), step=done, prefix="test_")
-                self.client.log_artifacts(self.run_id, str(self.run.path))
+                self._log_folder()
 
             self._guard("log the test metrics and the run folder", finish_logging)
         state = {"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
         self._guard("end the MLflow run", lambda: self.client.set_terminated(self.run_id, state))
+
+    def _log_folder(self) -> None:
+        """The run folder as artifacts, without its lock file (an empty marker, not a result)."""
+        for entry in sorted(self.run.path.iterdir()):
+            if entry.name == ".lock":
+                continue
+            if entry.is_dir():
+                self.client.log_artifacts(self.run_id, str(entry), artifact_path=entry.name)
+            else:
+                self.client.log_artifact(self.run_id, str(entry))
 
     def _guard(self, what: str, action: Any) -> None:
         """Run ``action``; on failure warn once and stop tracking (the run goes on)."""
