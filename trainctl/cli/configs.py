@@ -1,0 +1,121 @@
+"""Commands on configs, no training of one's own: validate, smoke (every config at
+smoke size), components (what a config can name), schema (for editors)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from trainctl.cli import SET_HELP, cli
+from trainctl.errors import ExitCode, TrainctlError
+
+
+@cli.command()
+@click.argument("configs", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--build", is_flag=True,
+              help="Also build the model and run one synthetic batch through a train step "
+                   "(imports TensorFlow).")
+def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool) -> None:
+    """Check configs (schema, names, arguments) without training.
+
+    No TensorFlow import unless --build.
+    """
+    from trainctl.config import load_config
+    from trainctl.transfer.source import require as require_weights_source
+
+    failed = 0
+    for path in configs:
+        try:
+            cfg = load_config(path, overrides)
+            require_weights_source(cfg)  # fit --smoke skips a missing one instead (SPEC §6)
+            if build:
+                from trainctl.run.check import build_check
+
+                build_check(cfg)
+        except TrainctlError as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+            continue
+        click.echo(f"ok: {path}")
+    if failed:
+        sys.exit(int(ExitCode.USAGE))
+
+
+@cli.command()
+@click.argument("kind", required=False)
+def components(kind: str | None) -> None:
+    """List what can be named in a config (all kinds, or one KIND)."""
+    import trainctl.data  # noqa: F401  registers the data sources (no TensorFlow)
+    from trainctl.registry.catalog import format_components
+
+    click.echo(format_components(kind))
+
+
+@cli.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (the repository's: configs/trainctl.schema.json).")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the config, for editors.
+
+    A config's first line `# yaml-language-server: $schema=<path to the file>` points
+    YAML editors at it.
+    """
+    from trainctl.config.editor_schema import schema_text
+
+    if output is None:
+        click.echo(schema_text(), nl=False)
+        return
+    from trainctl.artifacts import atomic_write, write_failed
+
+    try:
+        atomic_write(output, schema_text())
+    except OSError as exc:
+        raise write_failed(output, exc) from None
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JUnit XML here: one testcase per config, for CI.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the run folders here (default: a temporary folder, removed).")
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+def smoke(paths: tuple[Path, ...], junit_path: Path | None, runs_dir: Path | None,
+          verbose: bool) -> None:
+    """Run every config at smoke size (as `fit --smoke`) in one process.
+
+    PATHS are config files or folders, searched recursively for *.yaml; folders named
+    _* (configs/_base/: partial bases) are skipped. One row per config: ok, failed or
+    invalid, seconds, the error's first line. Exit 0 when all pass, 2 when a config
+    is invalid (config or data error), else 1 when a run failed.
+    """
+    import tempfile
+    import time
+
+    from trainctl.run.smoke import exit_code, find_configs, format_row, format_summary, smoke_all
+
+    configs = find_configs(paths)
+    width = max(len(str(p)) for p in configs)
+    started = time.perf_counter()
+
+    def report(result) -> None:
+        click.echo(format_row(result, width))
+        for line in result.message.strip().splitlines()[1:]:
+            click.echo(f"    {line}")
+
+    with tempfile.TemporaryDirectory(prefix="trainctl-smoke-") as scratch:
+        click.echo(f"{'status':<8}{'time':>7}  {'config':<{width}}  error")
+        results = smoke_all(configs, runs_dir or Path(scratch), verbose=verbose, report=report)
+    seconds = time.perf_counter() - started
+    click.echo(format_summary(results, seconds))
+    if junit_path is not None:
+        from trainctl.run.junit import write_junit
+
+        write_junit(results, junit_path, seconds)
+        click.echo(f"junit: {junit_path}")
+    sys.exit(int(exit_code(results)))
