@@ -36,6 +36,23 @@ def test_best_keeps_its_epoch_when_last_moves_on(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "last.keras"]
 
 
+def test_keep_checkpoints_keeps_the_newest_epochs_by_number(tmp_path):
+    """fit.keep_checkpoints: epoch-NNN.keras copies of last.keras, the oldest deleted;
+    epoch 1000 is newer than epoch 999 although it sorts first as text."""
+    run = RunDir.create(tmp_path, "ck")
+    model = SavesItsEpoch()
+    checkpointer = Checkpointer(run, "val_loss", "min", keep=2)
+    checkpointer.set_model(model)
+    for epoch in (997, 998, 999, 1000):
+        model.epoch = epoch
+        checkpointer.on_epoch_end(epoch, {"val_loss": 1.0})
+    folder = run.file("checkpoints")
+    assert sorted(p.name for p in folder.iterdir()) == \
+        ["best.keras", "epoch-1000.keras", "epoch-1001.keras", "last.keras"]
+    assert (folder / "epoch-1001.keras").read_text() == "epoch 1000"
+    assert (folder / "best.keras").read_text() == "epoch 997"
+
+
 def test_a_save_into_one_copy_leaves_the_others_alone(tmp_path):
     """Keras's model.save writes into an existing file: with hard links a user saving
     over model.keras would change the checkpoints too. Copies are independent."""

@@ -24,7 +24,7 @@ from conftest import ROOT, SHARED_DATA
 from trainctl.cli import cli
 
 SETS = ("fit.epochs=3", "fit.steps_per_epoch=60", "fit.validation_steps=10",
-        "runtime.deterministic=true", "evaluate.steps=10")
+        "runtime.deterministic=true", "evaluate.steps=10", "fit.keep_checkpoints=2")
 
 
 def pause_sets(marker: Path, epoch: int = 1, batch: int = 20) -> tuple[str, ...]:
@@ -122,6 +122,11 @@ def test_killed_mid_epoch_then_resumed_matches_uninterrupted(uninterrupted, mnis
     attempts = info(run)["attempts"]
     assert [a["command"] for a in attempts] == ["fit", "resume"]
     assert attempts[1]["from_epoch"] == 1 and info(run)["status"] == "completed"
+    # fit.keep_checkpoints=2: the two newest epochs by number, across the resume
+    folder = run / "checkpoints"
+    assert sorted(p.name for p in folder.glob("*.keras")) == \
+        ["best.keras", "epoch-002.keras", "epoch-003.keras", "last.keras"]
+    assert (folder / "epoch-003.keras").read_bytes() == (folder / "last.keras").read_bytes()
 
 
 def test_resume_refuses_a_changed_config_with_a_diff(uninterrupted, tmp_path):

@@ -221,6 +221,9 @@ class FitConfig(Strict):
     callbacks: list[Component] = []
     class_weight: Optional[dict[int, Annotated[float, Field(ge=0.0)]]] = None
     monitor: Optional[Annotated[str, Field(min_length=1)]] = None
+    # epoch checkpoints kept as checkpoints/epoch-NNN.keras besides last and best
+    # (the oldest pruned); 0: last.keras and best.keras only
+    keep_checkpoints: Annotated[int, Field(ge=0)] = 0
 
 
 class EvaluateConfig(Strict):

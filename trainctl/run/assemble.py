@@ -51,7 +51,8 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     if scheduled_of(prep.model):  # first: its loss_weight/<output> logs reach the history
         callbacks.append(LossWeightScheduler())
     callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
-                  Checkpointer(run, monitor, monitor_mode(monitor)), stop]
+                  Checkpointer(run, monitor, monitor_mode(monitor),
+                               keep=exp.fit.keep_checkpoints), stop]
     if exp.runtime.tensorboard:
         callbacks.append(tensorboard_callback(cfg, run))
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,

@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import keras
@@ -107,17 +108,20 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """``checkpoints/last.keras`` every epoch, ``best.keras`` when ``monitor`` improves.
+    """``checkpoints/last.keras`` every epoch, ``best.keras`` when ``monitor`` improves,
+    and with ``keep`` the newest ``keep`` epochs as ``epoch-NNN.keras`` (1-based).
 
     Args:
         run: the run directory.
         monitor: the logged value to compare (``val_loss``, ``loss``, ...).
         mode: ``min`` or ``max``.
+        keep: epoch checkpoints to keep besides last and best (``fit.keep_checkpoints``);
+            older ones are deleted.
     """
 
-    def __init__(self, run: RunDir, monitor: str, mode: str):
+    def __init__(self, run: RunDir, monitor: str, mode: str, keep: int = 0):
         super().__init__()
-        self.run, self.monitor, self.mode = run, monitor, mode
+        self.run, self.monitor, self.mode, self.keep = run, monitor, mode, keep
         self.best: float | None = None
         self.saved_step: int | None = None  # the optimizer step last.keras holds
 
@@ -137,6 +141,17 @@ class Checkpointer(keras.callbacks.Callback):
         if value is not None and self._improved(float(value)):
             self.best = float(value)
             copy_file(folder / "last.keras", folder / "best.keras")  # not a second save
+        if self.keep:
+            copy_file(folder / "last.keras", folder / f"epoch-{epoch + 1:03d}.keras")
+            self._prune(folder)
+
+    def _prune(self, folder: Path) -> None:
+        """Delete all but the newest ``keep`` epoch checkpoints (by epoch number, so
+        epoch-1000 is newer than epoch-999)."""
+        epochs = sorted(folder.glob("epoch-*.keras"), key=lambda p: int(p.stem[6:])
+                        if p.stem[6:].isdigit() else -1)
+        for old in epochs[:-self.keep]:
+            old.unlink(missing_ok=True)
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
