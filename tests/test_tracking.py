@@ -58,6 +58,38 @@ def test_a_run_is_logged_to_a_sqlite_store_beside_the_runs(tmp_path):
     assert json.loads(copy.read_text())["status"] == "completed"
 
 
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
+    """Interrupted (SIGINT in epoch 2) then resumed: one MLflow run, KILLED in between,
+    then FINISHED with every epoch once."""
+    from mlflow.tracking import MlflowClient
+
+    marker = tmp_path / "marker"
+    config = tmp_path / "tiny.yaml"
+    config.write_text(tiny_config("tracked", seed=3, epochs=3, extra=(
+        "runtime: {plots: false, tracking: {mlflow: {}}}\n"
+        f"fit: {{epochs: 3, batch_size: 16, callbacks: [{{type: 'tests.plugins.pause:SignalAt', "
+        f"epoch: 1, batch: 0, marker: '{marker}'}}]}}\n")).replace(
+        "fit: {epochs: 3, batch_size: 16}\n", ""))
+    result = CliRunner().invoke(cli, ["fit", str(config), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 130, result.output
+    [run] = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("tracked")]
+    recorded = json.loads((run / "run.json").read_text())["tracking"]["mlflow"]
+    client = MlflowClient(tracking_uri=recorded["uri"])
+    assert client.get_run(recorded["run_id"]).info.status == "KILLED"
+    assert [p.step for p in client.get_metric_history(recorded["run_id"], "loss")] == [0]
+
+    result = CliRunner().invoke(cli, ["resume", str(run)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "run.json").read_text())["tracking"]["mlflow"] == recorded
+    assert client.get_run(recorded["run_id"]).info.status == "FINISHED"
+    history = json.loads((run / "history.json").read_text())
+    points = client.get_metric_history(recorded["run_id"], "loss")
+    assert [p.step for p in points] == [0, 1, 2]
+    assert [p.value for p in points] == pytest.approx(history["loss"])
+    experiment = client.get_experiment_by_name("tracked")
+    assert len(client.search_runs([experiment.experiment_id])) == 1
+
+
 def test_a_tracking_failure_never_fails_the_run(tmp_path):
     run, output = fit(tmp_path, "{mlflow: {uri: 'bogus-scheme://nowhere'}}")
     info = json.loads((run / "run.json").read_text())

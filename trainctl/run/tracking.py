@@ -85,9 +85,11 @@ class MlflowTracker(keras.callbacks.Callback):
         self._guard(f"log epoch {epoch + 1}", lambda: self._metrics(logs or {}, step=epoch))
 
     def _open(self) -> None:
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # its table-creation INFO lines
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         from mlflow.tracking import MlflowClient
+
+        # after the import, which sets mlflow's logger to INFO: its table-creation lines
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
         if self.uri.startswith("sqlite:///"):
             Path(self.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
