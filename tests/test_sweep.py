@@ -215,10 +215,17 @@ sweep:
   params:
     model.layers[0].kernel_regularizer.l2: {grid: [0.0, 100.0]}
 """, regularizer=", kernel_regularizer: {type: L2, l2: 0.0}")
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"  # --storage: an Optuna URL, not the journal
     code, out = finish(trainctl("sweep", path, "--smoke", "--set", "fit.epochs=3",
-                                "--runs-dir", tmp_path / "runs"))
+                                "--storage", db, "--runs-dir", tmp_path / "runs"))
     assert code == 0, out
     folder = sweep_folder(tmp_path / "runs")
+    assert not (folder / "study.journal").exists()
+    import optuna
+
+    [summary] = optuna.get_all_study_summaries(db)
+    study = optuna.load_study(study_name=summary.study_name, storage=db)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED"]
     trials = trial_folders(folder)
     pruned = read(trials["trial-001"][0] / "run.json")
     assert pruned["status"] == "pruned" and pruned["pruned_at_epoch"] == 1
