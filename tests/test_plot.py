@@ -158,7 +158,7 @@ def test_drawer_too_slow_is_killed_with_a_note(tmp_path):
     curves.start_curves(run)
     drawer = curves._drawers[run.path.resolve()]
     [note] = curves.settle_curves(run, keep=True, timeout=0.01)  # still importing matplotlib
-    assert note == "curves.png not written: drawing it took over 0.01 s"
+    assert note == "curves.png not written: the drawing process took over 0.01 s"
     assert drawer.proc.returncode is not None
     assert not (run.path / "curves.png").exists() and not list(run.path.glob(".curves*"))
 

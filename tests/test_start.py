@@ -51,8 +51,8 @@ def test_graphviz_trouble_never_leaves_a_broken_png_or_blocks(tmp_path, monkeypa
         assert notes == [] and run.file("model.png").read_text() == "PNG"
     else:
         assert not run.file("model.png").exists()
-        assert notes == [{"failing": "model.png not written: dot exited 3: Error: syntax "
+        assert notes == [{"failing": "model.png not written: Graphviz's dot exited 3: Error: syntax "
                                      "error in line 1",
-                          "hung": "model.png not written: Graphviz took over 2 s"}[kind]]
+                          "hung": "model.png not written: Graphviz's dot took over 2 s"}[kind]]
     assert not [p.name for p in run.path.iterdir() if ".tmp" in p.name]
     assert run.background == []

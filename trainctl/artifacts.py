@@ -190,9 +190,9 @@ class RunDir:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        # (file name, its temp file, process, stderr file) for files another process
-        # writes into the folder while the run goes on (model.png by Graphviz);
-        # trainctl.run.start.settle collects them.
+        # trainctl.run.child.FileChild: files another process writes into the folder
+        # while the run goes on (model.png by Graphviz); trainctl.run.start.settle
+        # collects them.
         self.background: list = []
         # The run folder as messages name it: another folder than ``path`` only on a
         # multi-worker run's other workers, whose files go to a scratch copy.

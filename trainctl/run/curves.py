@@ -26,13 +26,14 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from trainctl.artifacts import RunDir
+from trainctl.run.child import FileChild
 from trainctl.run.priority import set_idle
 
 NAME = "curves.png"
@@ -47,11 +48,13 @@ CHILD = ("from trainctl.run.priority import set_idle; set_idle(True); "
 class Drawer:
     """The child process drawing one run's curves, or why there is none (``note``)."""
 
-    proc: Any = None
-    errors: Any = None  # its stderr: a file, not a pipe nobody reads until it ends
+    child: FileChild | None = None
     requested: bool = False
     note: str | None = None
-    tmp: Path = field(default_factory=Path)
+
+    @property
+    def proc(self) -> Any:
+        return self.child.proc if self.child is not None else None
 
 
 # One drawer per run folder (resolved path): started by the callback, collected by
@@ -89,7 +92,8 @@ def start_curves(run: RunDir) -> None:
                             stdout=subprocess.DEVNULL, stderr=errors, cwd=run.path, env=env,
                             start_new_session=True)
     # absolute: the child runs in the run folder, so a relative --runs-dir would miss
-    _drawers[key] = Drawer(proc=proc, errors=errors, tmp=run.file(TMP).resolve())
+    _drawers[key] = Drawer(FileChild(NAME, run.file(TMP).resolve(), proc, errors,
+                                     who="the drawing process", last_line=True))
 
 
 def request_curves(run: RunDir) -> None:
@@ -111,7 +115,8 @@ def _request(drawer: Drawer, run: RunDir) -> None:
         return
     drawer.requested = True
     set_idle(False, drawer.proc.pid)  # the run waits for it now: no more SCHED_IDLE
-    job = {"run": str(run.path.resolve()), "output": str(drawer.tmp), "title": run.path.name}
+    job = {"run": str(run.path.resolve()), "output": str(drawer.child.tmp),
+           "title": run.path.name}
     # no history (no epoch ran): an empty request, and the child ends without drawing
     _send(drawer, json.dumps(job) if run.file("history.json").is_file() else "")
 
@@ -127,9 +132,7 @@ def _send(drawer: Drawer, text: str) -> None:
 def settle_curves(run: RunDir, *, keep: bool, timeout: float = 30.0) -> list[str]:
     """Collect ``run``'s drawer: curves.png when ``keep`` (a completed run), else stop it.
 
-    Waits at most ``timeout`` seconds; a child still drawing then, or when the wait
-    is interrupted (not passed on: the run's status is written next), is killed and
-    its file left out.
+    Waits at most ``timeout`` seconds (:meth:`trainctl.run.child.FileChild.collect`).
 
     Args:
         run: the run folder.
@@ -149,43 +152,12 @@ def settle_curves(run: RunDir, *, keep: bool, timeout: float = 30.0) -> list[str
     if drawer.proc is None:
         return [drawer.note] if keep and drawer.note else []
     if not keep:
-        _stop(drawer)
+        drawer.child.stop()
         return []
     _request(drawer, run)
-    try:
-        drawer.proc.wait(timeout=timeout)
-    except BaseException as exc:  # a timeout, or a Ctrl-C while waiting
-        _stop(drawer)
-        return [f"{NAME} not written: drawing it took over {timeout:g} s"
-                if isinstance(exc, subprocess.TimeoutExpired) else
-                f"{NAME} not written: interrupted while it was drawn"]
-    return _collect(drawer, run)
-
-
-def _collect(drawer: Drawer, run: RunDir) -> list[str]:
-    drawer.errors.seek(0)
-    lines = drawer.errors.read().decode(errors="replace").strip().splitlines()
-    drawer.errors.close()
-    if drawer.proc.returncode == 0:
-        if drawer.tmp.is_file():
-            drawer.tmp.replace(run.file(NAME))
-        return []  # 0 without a file: nothing to draw (no epoch finished)
-    drawer.tmp.unlink(missing_ok=True)
-    # a Python traceback's last line says what went wrong
-    return [f"{NAME} not written: the drawing process exited {drawer.proc.returncode}"
-            + (f": {lines[-1]}" if lines else "")]
-
-
-def _stop(drawer: Drawer) -> None:
-    """End the child at once and remove what it may have begun to write."""
-    drawer.proc.kill()
-    drawer.proc.wait()
-    try:
-        drawer.proc.stdin.close()
-    except OSError:
-        pass
-    drawer.errors.close()
-    drawer.tmp.unlink(missing_ok=True)
+    # exit 0 without a file: nothing to draw (no epoch finished), and no note
+    note = drawer.child.collect(run.path, timeout)
+    return [note] if note is not None else []
 
 
 def wants_curves(runtime: Any, *, smoke: bool) -> bool:

@@ -119,15 +119,15 @@ def plot_model(model: Any, run: RunDir) -> str | None:
         return f"model.png skipped: {exc}"
     import tempfile
 
-    # dot writes a temp file, renamed by settle() once dot succeeded: never a half PNG;
-    # its messages go to a file, not a pipe nobody reads until it ends (a full pipe
-    # would block it).
+    from trainctl.run.child import FileChild
+
+    # dot writes a temp file, renamed by settle() once dot succeeded: never a half PNG
     errors = tempfile.TemporaryFile()
     tmp = run.file(".model.tmp.png")
     proc = subprocess.Popen(["dot", "-Tpng", "-o", str(tmp)],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
                             start_new_session=True)
-    run.background.append(("model.png", tmp, proc, errors))
+    run.background.append(FileChild("model.png", tmp, proc, errors, who="Graphviz's dot"))
     try:
         proc.stdin.write(graph.to_string().encode())
         proc.stdin.close()
@@ -138,50 +138,23 @@ def plot_model(model: Any, run: RunDir) -> str | None:
 
 def settle(run: RunDir, timeout: float = 30.0) -> list[str]:
     """Collect the files other processes write into the run (:func:`plot_model`); a
-    note for each that failed. A process still running after ``timeout`` seconds, or
-    when this wait is interrupted (the interrupt is not passed on: the run's status is
-    written next), is killed and its file left out.
+    note for each that failed (:meth:`trainctl.run.child.FileChild.collect`).
 
     ``start_new_session`` keeps a Ctrl-C meant for trainctl from reaching Graphviz;
     an interrupted run waits a short ``timeout`` instead.
     """
-    import subprocess
-
     notes = []
     while run.background:
-        name, tmp, proc, errors = run.background.pop()
-        try:
-            proc.wait(timeout=timeout)
-        except BaseException as exc:  # a timeout, or a (second) Ctrl-C while waiting:
-            # the run's status is about to be written and matters more than its picture
-            proc.kill()
-            proc.wait()
-            tmp.unlink(missing_ok=True)
-            errors.close()
-            notes.append(f"{name} not written: Graphviz took over {timeout:.0f} s"
-                         if isinstance(exc, subprocess.TimeoutExpired) else
-                         f"{name} not written: interrupted while Graphviz drew it")
-            continue
-        errors.seek(0)
-        first = errors.read().decode(errors="replace").strip().splitlines()[:1]
-        errors.close()
-        if proc.returncode == 0 and tmp.is_file():
-            tmp.replace(run.file(name))
-        else:
-            tmp.unlink(missing_ok=True)
-            notes.append(f"{name} not written: dot exited {proc.returncode}"
-                         + (f": {first[0]}" if first else ""))
+        note = run.background.pop().collect(run.path, timeout)
+        if note is not None:
+            notes.append(note)
     return notes
 
 
 def stop_background(run: RunDir) -> None:
     """Kill and reap what :func:`plot_model` started (a run that is being discarded)."""
     while run.background:
-        _, tmp, proc, errors = run.background.pop()
-        proc.kill()
-        proc.wait()
-        errors.close()
-        tmp.unlink(missing_ok=True)
+        run.background.pop().stop()
 
 
 def attempt(command: str, started: str, **fields: Any) -> dict:
