@@ -22,9 +22,9 @@ def _without_pydantic_plugins() -> Iterator[None]:
     """Define trainctl's schema without pydantic's plugin lookup.
 
     pydantic looks for plugins (observability hooks such as logfire) when its first
-    model class is made, by scanning every installed package's entry points: 45 ms
-    with TensorFlow's dependencies installed, a sixth of trainctl's start-up, for
-    hooks that have no business in a config schema. The lookup is not cached while
+    model class is made, by scanning every installed package's entry points: 20-45 ms
+    with TensorFlow's dependencies installed (a tenth of trainctl's start-up or more),
+    for hooks that have no business in a config schema. The lookup is not cached while
     disabled, so a user's own pydantic models still find their plugins.
     """
     before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
