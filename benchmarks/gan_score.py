@@ -1,10 +1,13 @@
 """S27's GAN at benchmark size: are its samples digits an MNIST classifier is sure of?
 
 Run: TRAINCTL_DATA_DIR=../shared/datasets python benchmarks/gan_score.py
-     [--epochs 10] [--steps 300] [--runs-dir runs/gan-score] [--grid docs/gan_samples.png]
+     [--epochs 10] [--steps 300] [--seed 27] [--set KEY=VALUE ...]
+     [--runs-dir runs/gan-score] [--grid docs/gan_samples.png]
 
 1. trains configs/examples/s27_gan.yaml with trainctl (``--epochs`` epochs of
-   ``--steps`` batches of 64; the defaults, 3,000 steps);
+   ``--steps`` batches of 64; the defaults, 3,000 steps); ``--seed`` replaces the
+   config's seed (weights, shuffling, the scored latents), ``--set`` passes further
+   overrides to ``trainctl fit``;
 2. trains configs/mnist.yaml (the MLP classifier, ~95% test accuracy), or reuses a
    completed run of it in ``--runs-dir``;
 3. ``trainctl predict`` on the GAN run: 64 samples from the generator (seeded latents);
@@ -65,14 +68,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=300, help="batches (of 64) an epoch")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the run's seed (default: the config's, 27)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="a further config override (repeatable)")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / "runs" / "gan-score")
     parser.add_argument("--grid", type=Path, default=None, help="copy the last sample grid here")
     args = parser.parse_args()
     args.runs_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    overrides = [f"fit.epochs={args.epochs}", f"fit.steps_per_epoch={args.steps}",
+                 "evaluate.steps=20", *([f"seed={args.seed}"] if args.seed is not None else []),
+                 *args.overrides]
     out = trainctl("fit", "configs/examples/s27_gan.yaml", "--runs-dir", str(args.runs_dir),
-                   "--set", f"fit.epochs={args.epochs}",
-                   "--set", f"fit.steps_per_epoch={args.steps}", "--set", "evaluate.steps=20")
+                   *(arg for o in overrides for arg in ("--set", o)))
     print(out)
     gan = Path(out.splitlines()[-1])
     minutes = (time.monotonic() - start) / 60
@@ -85,7 +94,8 @@ def main() -> None:
         shutil.copyfile(grids[-1], args.grid)
         print(f"grid: {grids[-1].name} -> {args.grid}")
     counts = np.bincount(probs.argmax(axis=1), minlength=10).tolist()
-    print(f"GAN: {args.epochs} epochs x {args.steps} steps of 64 in {minutes:.1f} min ({gan})")
+    print(f"GAN: {args.epochs} epochs x {args.steps} steps in {minutes:.1f} min ({gan})"
+          + (f"; overrides: {overrides[3:]}" if overrides[3:] else ""))
     print(f"classifier: {classifier}")
     print(f"samples with top class probability > {SURE}: {share:.0%} of {len(samples)}; "
           f"classes covered: {len(classes)} {classes}; argmax counts by class: {counts}")
