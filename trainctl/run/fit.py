@@ -1,8 +1,10 @@
-"""``trainctl fit``: build, load data, train with ``model.fit``, evaluate, write the run.
+"""``trainctl fit``: the run folder, training (``model.fit`` or the custom loop), the test
+evaluation and the run's final status.
 
-Everything that can be wrong with the config or the data is found before the
-run folder is created, so a bad input leaves nothing behind; once training
-starts, every way out (completed, failed, interrupted) is recorded in run.json.
+Everything that can be wrong with the config or the data is found first, by
+:func:`trainctl.run.prepare.prepare`, before the run folder is created, so a bad
+input leaves nothing behind; once training starts, every way out (completed,
+failed, interrupted) is recorded in run.json.
 
 Example:
     >>> run_path = fit(load_config("configs/mnist.yaml"), runs_dir=Path("runs"))
