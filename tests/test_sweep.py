@@ -229,6 +229,8 @@ sweep:
     trials = trial_folders(folder)
     pruned = read(trials["trial-001"][0] / "run.json")
     assert pruned["status"] == "pruned" and pruned["pruned_at_epoch"] == 1
+    # the trial's own final write says pruned (not completed, corrected later by the sweep)
+    assert pruned["attempts"][-1]["status"] == "pruned"
     assert len(read(trials["trial-001"][0] / "history.json")["val_loss"]) == 1  # of 3
     assert read(trials["trial-000"][0] / "run.json")["status"] == "completed"
     state = read(folder / "sweep.json")

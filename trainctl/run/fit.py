@@ -158,9 +158,15 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
 
     try:
         with phase("status"):
-            notes = settle(run, timeout=30.0 if status == "completed" else 3.0)
-            notes += settle_curves(run, keep=status == "completed")
             info = run.read_json("run.json")
+            if status == "completed" and info.get("pruned_at_epoch"):
+                # a sweep's pruner stopped it (trainctl.sweep.trial): say so in the one
+                # final write, so run.json never shows the trial as completed meanwhile
+                status = "pruned"
+                reason = f"pruned by the sweep after epoch {info['pruned_at_epoch']}"
+            done = status in ("completed", "pruned")  # trained and saved to the end
+            notes = settle(run, timeout=30.0 if done else 3.0)
+            notes += settle_curves(run, keep=done)
             end = now()
             attempts = info.get("attempts") or [{}]
             attempts[-1].update(end=end, status=status)

@@ -140,7 +140,7 @@ class MlflowTracker(keras.callbacks.Callback):
         run with the matching status."""
         if self.client is None:
             return
-        if status == "completed":
+        if status in ("completed", "pruned"):  # a pruned trial ran to its end too
             def finish_logging() -> None:
                 metrics = self.run.file("metrics.json")
                 if metrics.is_file():
@@ -149,7 +149,8 @@ class MlflowTracker(keras.callbacks.Callback):
                 self._log_folder()
 
             self._guard("log the test metrics and the run folder", finish_logging)
-        state = {"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
+        state = {"completed": "FINISHED", "pruned": "FINISHED",
+                 "interrupted": "KILLED"}.get(status, "FAILED")
         self._guard("end the MLflow run", lambda: self.client.set_terminated(self.run_id, state))
 
     def _log_folder(self) -> None:

@@ -94,8 +94,9 @@ class Sweep:
 def judge(run: Path | None, code: int, state: dict) -> tuple[str, float | None]:
     """``(complete | pruned | fail, objective value)`` of a trial that ended with ``code``.
 
-    A pruned trial stopped itself after its epoch (its run.json has ``pruned_at_epoch``);
-    its status becomes ``pruned`` here, once the trial process has ended.
+    A pruned trial stopped itself after its epoch (its run.json has ``pruned_at_epoch``
+    and, written by the trial's ``fit`` itself, status ``pruned``; set here too for a
+    trial process that ended before its final write).
     """
     if code != 0 or run is None:
         return "fail", None
