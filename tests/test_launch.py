@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from conftest import ROOT, run_python
 from trainctl.cli import cli
 from trainctl.errors import UsageError
 from trainctl.run.launch import tf_config
@@ -200,3 +200,47 @@ def test_sigterm_to_the_launch_stops_every_worker_cleanly(tmp_path, mnist_dir):
     run = Path(output.strip().splitlines()[-1])
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted", output
     assert f"continue it with `trainctl resume {run}`" in output  # every worker names the run
+
+
+def test_a_signal_to_one_worker_stops_every_worker_at_the_same_step(tmp_path, mnist_dir):
+    """SIGTERM to worker 2 only (a preempted machine): the workers agree at their next
+    step boundary, so the chief stops cleanly too (interrupted, exit 143) instead of
+    failing in a collective its peer left."""
+    env = {**os.environ, "TRAINCTL_DATA_DIR": str(mnist_dir)}
+    proc = start_launch(tmp_path / "runs", env)
+    pids, lines = {}, []
+    for line in proc.stdout:
+        lines.append(line)
+        match = re.match(r"\[launch\] worker (\d): pid (\d+)", line)
+        if match:
+            pids[int(match.group(1))] = int(match.group(2))
+        if line.startswith("[1] epoch 1/3") and proc.poll() is None:
+            os.kill(pids[1], signal.SIGTERM)
+    proc.wait(timeout=120)
+    output = "".join(lines)
+    assert proc.returncode == 143, output
+    assert "terminated by SIGTERM (received by another worker)" in output, output
+    run = Path(output.strip().splitlines()[-1])
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted", output
+    assert "another worker" in info["exit_reason"]
+
+
+def test_worker_collectives_count_each_worker_once_with_several_local_replicas():
+    """share_name and signal_agreement on 2 local replicas (a worker with 2 GPUs, here 2
+    logical CPUs): each replica adds the worker's data, so the name is decoded per copy."""
+    code = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+from trainctl.run.workers import Role, share_name, signal_agreement
+print(share_name(strategy, "mnist-mlp-20261130-044354-4a6ea8", Role(0, 2)))
+print(share_name(strategy, None, Role(0, 2)))
+agree = signal_agreement(strategy)
+print(agree(None), agree("SIGINT"), agree("SIGTERM"))
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["mnist-mlp-20261130-044354-4a6ea8", "None",
+                                             "None SIGINT SIGTERM"], proc.stdout

@@ -43,6 +43,10 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     from trainctl.run.monitor import default_monitor, monitor_mode
 
     exp = cfg.experiment
+    if prep.worker is not None and prep.worker.count > 1:
+        from trainctl.run.workers import signal_agreement
+
+        stop.agree_across(signal_agreement(prep.strategy))
     monitor = default_monitor(exp.fit.monitor, has_validation=prep.validation is not None)
     callbacks = user_callbacks(cfg, run)
     if resume:

@@ -184,6 +184,17 @@ class SignalStop(keras.callbacks.Callback):
         super().__init__()
         self.signal_name: str | None = None
         self.defer = False
+        self.agree: Any = None  # see agree_across
+        self.from_peer = False
+
+    def agree_across(self, agree: Any) -> None:
+        """Stop every worker of a multi-worker run at the same step boundary, also for a
+        signal that only another worker received (``agree``:
+        :func:`trainctl.run.workers.signal_agreement`)."""
+        self.agree = agree
+        # agree is a collective: it must run on the training thread, between the same
+        # steps on every worker, never in Keras's thread for async_safe callbacks
+        self.async_safe = False
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
@@ -206,9 +217,14 @@ class SignalStop(keras.callbacks.Callback):
 
         code = ExitCode.TERMINATED if self.signal_name == "SIGTERM" else ExitCode.INTERRUPTED
         verb = "terminated" if code == ExitCode.TERMINATED else "interrupted"
-        return Interrupted(f"{verb} by {self.signal_name}", code)
+        peer = " (received by another worker)" if self.from_peer else ""
+        return Interrupted(f"{verb} by {self.signal_name}{peer}", code)
 
     def _check(self, *args: Any, **kwargs: Any) -> None:
+        if self.agree is not None:  # a collective: every worker checks at the same hooks
+            agreed = self.agree(self.signal_name)
+            if agreed is not None and self.signal_name is None:
+                self.signal_name, self.from_peer = agreed, True
         if self.signal_name is not None:
             raise self.interrupted()
 

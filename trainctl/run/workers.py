@@ -111,16 +111,56 @@ def share_name(strategy: Any, name: str | None, me: Role) -> str | None:
         raw = name.encode("utf-8")[:_NAME_BYTES]
         data[0] = 1
         data[1:len(raw) + 1] = np.frombuffer(raw, dtype=np.uint8)
+    total = collective_sum(strategy)(tf.constant(data)).numpy()
+    copies = int(total[0])  # the chief's data once per local replica (a GPU each, say)
+    if copies < 1:
+        return None
+    return bytes(int(b) // copies for b in total[1:] if b).decode("utf-8")
+
+
+def collective_sum(strategy: Any) -> Any:
+    """A ``tf.function``: this worker's tensor in, the sum over every worker's out.
+
+    A collective: every worker must call it at the same point, in the same order.
+    Make it once and call it many times (each new function traces anew).
+    """
+    import tensorflow as tf
 
     @tf.function
-    def everyone_sums() -> Any:
-        mine = strategy.run(lambda: tf.constant(data))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, mine, axis=None)
+    def everyone_sums(mine: Any) -> Any:
+        per_replica = strategy.run(tf.identity, args=(mine,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
-    total = everyone_sums().numpy()
-    if total[0] != 1:
-        return None
-    return bytes(int(b) for b in total[1:] if b).decode("utf-8")
+    return everyone_sums
+
+
+SIGNALS = ("SIGINT", "SIGTERM")
+
+
+def signal_agreement(strategy: Any) -> Any:
+    """``agree(pending)``: the signal every worker stops for, given this one's (or None).
+
+    A signal may reach one worker only (a preempted machine), or reach them between
+    different steps; a worker that stopped alone would leave the others waiting in
+    the next step's collective until they fail. Every worker calls ``agree`` at the
+    same step boundaries (:class:`~trainctl.run.callbacks.SignalStop`), and all stop
+    at the first one where any of them has a signal; SIGTERM wins over SIGINT.
+
+    Example:
+        >>> agree = signal_agreement(strategy)
+        >>> agree(None)          # on worker 1, while worker 2 received SIGTERM
+        'SIGTERM'
+    """
+    import tensorflow as tf
+
+    everyone_sums = collective_sum(strategy)
+
+    def agree(pending: str | None) -> str | None:
+        mine = tf.constant([int(pending == name) for name in SIGNALS], dtype=tf.int32)
+        total = everyone_sums(mine).numpy()  # how many (replicas of) workers had each
+        return next((name for name, n in reversed(list(zip(SIGNALS, total))) if n), None)
+
+    return agree
 
 
 def weights_digest(model: Any) -> str:
