@@ -414,3 +414,34 @@ def test_read_npz_names_what_is_wrong(tmp_path):
     np.savez(tmp_path / "ok.npz", a=np.arange(3))
     arrays, sha = read_npz(tmp_path / "ok.npz")
     assert list(arrays) == ["a"] and len(sha) == 64
+
+
+def test_transforms_make_aligned_arrays_that_datasets_share_without_a_copy():
+    """The data set is held once: rescale's float32 array is 64-byte aligned, and the
+    dataset reads that very memory (a change to the array shows in the next batch);
+    an unaligned array is copied (TensorFlow would abort on it)."""
+    from trainctl.data.memory import ALIGN, aligned_empty, as_tensor, shareable
+    from trainctl.data.transforms import apply_transforms
+
+    images = np.arange(2048 * 784, dtype=np.int64).reshape(2048, 28, 28) % 256
+    x = apply_transforms(images.astype(np.uint8), MNIST_FEATURES, key="data.features")
+    assert x.dtype == np.float32 and x.ctypes.data % ALIGN == 0 and shareable(x)
+    np.testing.assert_allclose(x[5], images[5].reshape(784) / 255.0, rtol=1e-6)
+    for spec in ({"normalize": {"mean": 0.5, "std": 2.0}}, {"cast": "float64"},
+                 {"one_hot": 10}):
+        source = x if "one_hot" not in spec else (images[:, 0, 0] % 10)
+        out = apply_transforms(source, [spec], key="data.features")
+        assert out.ctypes.data % ALIGN == 0, spec
+    labels = (images[:, 0, 0] % 10).astype(np.uint8)
+
+    ds = make_dataset(Split(x, labels), batch_size=4, shuffle=False)
+    x[0] = 7.0  # the dataset gathers from the array itself, not from a copy
+    first, y = next(iter(ds))
+    assert float(first[0, 0]) == 7.0 and list(y.numpy()) == list(labels[:4])
+
+    unaligned = aligned_empty((x.size + 1,), np.float32)[1:].reshape(x.shape)
+    unaligned[:] = x
+    assert not shareable(unaligned)
+    copied = as_tensor(unaligned)
+    unaligned[0] = -1.0
+    assert float(copied[0, 0]) == 7.0  # its own copy

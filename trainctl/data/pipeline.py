@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from trainctl.data.memory import as_tensor
 from trainctl.data.types import Split
 
 
@@ -66,7 +67,8 @@ def _gather_batches(split: Split, batches: Any, outputs: Optional[list[str]]) ->
     """Batches of indices -> batches of the split's arrays."""
     import tensorflow as tf
 
-    data = tf.nest.map_structure(tf.convert_to_tensor, _structure(split, outputs))
+    # as_tensor: a large aligned array is shared, not copied (trainctl.data.memory)
+    data = tf.nest.map_structure(as_tensor, _structure(split, outputs))
     # The arrays enter the pipeline once, as a repeated single element, rather than
     # being captured as graph constants by the map function (which copies them per
     # trace and fails above 2 GB).

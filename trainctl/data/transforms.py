@@ -31,6 +31,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from trainctl.data.memory import aligned_empty
 from trainctl.errors import ConfigError, DataError, Location, describe, did_you_mean
 
 Locate = Optional[Callable[[str], Location]]
@@ -120,14 +121,19 @@ def _reshape(a: np.ndarray, shape: list) -> np.ndarray:
 def _rescale(a: np.ndarray, arg: Any) -> np.ndarray:
     scale, offset = (arg, 0) if _is_number(arg) else (arg["scale"], arg.get("offset", 0))
     # One pass straight to float32: no float64 temporary the size of the data set.
-    out = np.multiply(a, np.float32(scale), dtype=np.float32)
+    out = np.multiply(a, np.float32(scale), out=aligned_empty(a.shape, np.float32),
+                      dtype=np.float32)
     if offset:
         out += np.float32(offset)  # in place on the new array
     return out
 
 
 def _cast(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.astype(dtype, copy=False)
+    if a.dtype == np.dtype(dtype):
+        return a  # no copy if already so
+    out = aligned_empty(a.shape, dtype)
+    np.copyto(out, a, casting="unsafe")  # as astype: e.g. float to int truncates
+    return out
 
 
 def _one_hot(a: np.ndarray, classes: int) -> np.ndarray:
@@ -142,7 +148,10 @@ def _one_hot(a: np.ndarray, classes: int) -> np.ndarray:
         value = labels[tuple(first)].item()  # a Python number: prints as 7, not np.int64(7)
         raise ValueError(f"label {value} (sample {first[0]}) is outside "
                          f"[0, {classes}); one_hot: {classes} needs every label in that range")
-    return np.eye(classes, dtype=np.float32)[labels.astype(np.intp, copy=False)]
+    out = aligned_empty((*labels.shape, classes), np.float32)
+    np.take(np.eye(classes, dtype=np.float32), labels.astype(np.intp, copy=False), axis=0,
+            out=out)
+    return out
 
 
 def _normalize(a: np.ndarray, arg: dict) -> np.ndarray:
@@ -152,7 +161,8 @@ def _normalize(a: np.ndarray, arg: dict) -> np.ndarray:
         if v.ndim and v.shape[0] not in (1, a.shape[-1]):
             raise ValueError(f"normalize: {name} has {v.shape[0]} values but the last "
                              f"axis has {a.shape[-1]}")
-    out = np.subtract(a, mean, dtype=np.float32)
+    out = np.subtract(a, mean, out=aligned_empty(np.broadcast_shapes(a.shape, mean.shape),
+                                                 np.float32), dtype=np.float32)
     out /= std  # in place: one new array in all
     return out
 
