@@ -190,3 +190,21 @@ def test_drawer_imports_under_sched_idle_until_the_run_waits_for_it(tmp_path):
     assert os.sched_getscheduler(pid) == os.SCHED_OTHER  # the run waits: normal priority
     assert curves.settle_curves(run, keep=True) == []
     assert (run.path / "curves.png").is_file()
+
+
+def test_the_last_planned_epoch_asks_for_the_drawing_at_once(tmp_path):
+    """At the end of epoch 2 of 2 the drawing starts (beside the last checkpoint, the save
+    and the test evaluation); not at the end of epoch 1."""
+    from trainctl.run import curves
+
+    run = fake_run(tmp_path, '{"loss": [0.9, 0.5]}')
+    callback = curves.CurvesCallback(run)
+    callback.set_params({"epochs": 2})
+    callback.on_train_begin()
+    drawer = curves._drawers[run.path.resolve()]
+    callback.on_epoch_end(0)
+    assert not drawer.requested
+    callback.on_epoch_end(1)
+    assert drawer.requested
+    assert curves.settle_curves(run, keep=True) == []
+    assert (run.path / "curves.png").is_file()
