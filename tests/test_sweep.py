@@ -239,3 +239,34 @@ sweep:
                                       "pruned", "--json"])
     assert listed.exit_code == 0 and [r["id"] for r in json.loads(listed.stdout)] == \
         [trials["trial-001"][0].name]
+
+
+def test_a_value_the_config_refuses_is_a_config_error_at_its_place(write_config, tmp_path):
+    """Each choice/grid value is applied to the config and validated before any trial."""
+    path = config(write_config, """\
+sweep:
+  sampler: grid
+  params:
+    model.layers[0].units: {grid: [4, "wide"]}
+""")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:19:39: sweep.params.model.layers[0].units: grid value 'wide' does not " \
+           "fit the config: model.layers[0].units: expected an integer" in result.output
+    result = CliRunner().invoke(cli, ["sweep", str(path), "--runs-dir", tmp_path / "runs"])
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_an_objective_the_runs_do_not_log_stops_the_sweep_at_its_first_trial(write_config,
+                                                                            tmp_path):
+    """A typo in sweep.objective.metric is refused by the first trial before it trains
+    (exit 2), and the sweep stops there instead of training every trial for nothing."""
+    path = config(write_config, GRID.replace("  params:", "  objective: {metric: val_los}\n"
+                                                           "  params:"))
+    code, out = finish(trainctl("sweep", path, "--smoke", "--runs-dir", tmp_path / "runs"))
+    assert code == 2, out
+    assert "sweep.objective.metric: 'val_los' is not a value this run logs (did you mean " \
+           "'val_loss'?)" in out
+    assert "trial 0 was refused as bad input" in out and "[trial-001]" not in out
+    state = read(sweep_folder(tmp_path / "runs") / "sweep.json")
+    assert state["status"] == "failed" and list(state["trials"]) == ["0"]

@@ -37,7 +37,12 @@ def check_semantics(loaded) -> list[ConfigError]:
     errors += check_data(exp, locate)
     errors += check_runtime(exp, locate)
     errors += check_fit(exp, locate)
-    errors += check_sweep(loaded)
+    sweep_errors = check_sweep(loaded)
+    errors += sweep_errors
+    if not sweep_errors and exp.sweep is not None:  # each value is checked on a sound section
+        from trainctl.sweep.values import check_sweep_values
+
+        errors += check_sweep_values(loaded)
     errors.sort(key=lambda e: (e.where.file, e.where.line, e.where.col) if e.where else ("", 0, 0))
     return errors
 

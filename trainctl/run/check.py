@@ -1,8 +1,8 @@
 """``trainctl validate --build``: build the model and run one synthetic train step.
 
 This finds what needs TensorFlow (layers whose shapes do not connect, a loss
-that does not fit the outputs, a compile option Keras rejects) without any data
-file or a run folder.
+that does not fit the outputs, a compile option Keras rejects, a callback watching
+a value the model does not log) without any data file or a run folder.
 
 Example:
     >>> build_check(load_config("configs/mnist.yaml"))
@@ -37,7 +37,7 @@ def build_check(cfg: LoadedConfig, *, verbose: bool = False) -> None:
     split = make_split(signature(model, cfg), CHECK_BATCH, np.random.default_rng(0),
                        length=8, int_high=2)
     try:
-        model.train_on_batch(split.x, split.y)
+        logs = model.train_on_batch(split.x, split.y, return_dict=True)
     except Exception as exc:  # the loss/metrics do not fit the outputs, or a plug-in fails
         first = " ".join(str(exc).strip().splitlines()[:3])
         raise ConfigError(f"one training step on random data failed: "
@@ -45,3 +45,7 @@ def build_check(cfg: LoadedConfig, *, verbose: bool = False) -> None:
                           where=cfg.locate("compile"),
                           hint="check that each loss and metric fits its output's shape") \
             from None
+    from trainctl.run.prepare import check_watched
+
+    # a monitor typo: found here too, without any data (validation: as the config says)
+    check_watched(cfg, model, list(logs), has_validation=exp.data.validation is not None)

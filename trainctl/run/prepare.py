@@ -115,10 +115,13 @@ def prepare(cfg: LoadedConfig, *, smoke: bool, seed: int | None = None, plan: Pl
 
         loop = CustomLoop(model, log_every=exp.fit.log_every)
     with phase("compile"):
-        check_one_batch(model, loop, splits.train, plan.batch_size, list(sig.outputs), cfg)
+        logged = check_one_batch(model, loop, splits.train, plan.batch_size,
+                                 list(sig.outputs), cfg)
         # fit would at its first step; the resumable state saved when training begins
         # needs the slots, and this is Keras's work, not trainctl's (timings.compile)
         build_optimizers(model)
+    with phase("checks"):
+        check_watched(cfg, model, logged, has_validation=splits.validation is not None)
     with phase("data"):
         train = make_stream(splits.train, batch_size=plan.batch_size, shuffle=exp.data.shuffle,
                             seed=seed, skip_batches=initial_epoch * steps,
@@ -190,7 +193,7 @@ def choose_steps_per_execution(cfg: LoadedConfig, plan: Plan, steps: int,
 
 
 def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs: list[str],
-                    cfg: LoadedConfig) -> None:
+                    cfg: LoadedConfig) -> list[str]:
     """Evaluate loss and metrics on the first training batch before the run starts.
 
     A loss or metric that does not fit its output (shapes, dtypes), or that cannot
@@ -199,6 +202,9 @@ def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs:
     function validation uses (``model.evaluate``, or the custom loop's), on a batch
     shaped like validation's: that function's trace is kept and validation reuses
     it, so the check costs one batch, not one trace. No weights change.
+
+    Returns:
+        The names the model logs (``loss``, its metrics; no ``val_`` prefix).
     """
     from trainctl.data import make_dataset
 
@@ -206,9 +212,9 @@ def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs:
     batch = make_dataset(head, batch_size=batch_size, outputs=outputs)
     try:
         if loop is not None:
-            loop.evaluate(batch)
+            logs = loop.evaluate(batch)
         else:
-            model.evaluate(batch, verbose=0)
+            logs = model.evaluate(batch, verbose=0, return_dict=True)
         model.reset_metrics()
     except Exception as exc:
         lost = peer_failure(exc) if cfg.experiment.runtime.distribution.strategy == \
@@ -221,6 +227,49 @@ def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs:
                           where=cfg.locate("compile"),
                           hint="check each output's loss and metrics against its targets "
                                "(sparse labels vs one-hot, output shapes)") from None
+    return list(logs)
+
+
+def check_watched(cfg: LoadedConfig, model: Any, logged: list[str], *,
+                  has_validation: bool) -> None:
+    """Every value the run watches (``fit.monitor``, a callback's ``monitor``, a sweep
+    trial's objective) is one it logs: a typo would otherwise pass unnoticed (Keras's
+    callbacks warn each epoch and never act; best.keras is never written) or fail after
+    the first epoch.
+
+    When the model has its own ``train_step`` or a callback of the user's may add to the
+    logs, the run may log more than ``logged``: a warning then, not an error.
+
+    Raises:
+        ConfigError: a watched name the run will not log (with the names it logs).
+    """
+    import json
+    import os
+    import sys
+
+    import keras
+
+    from trainctl.run.execution import user_callback_classes
+    from trainctl.run.monitor import unknown_watched, watched
+    from trainctl.sweep.trial import ENV
+
+    trial = json.loads(os.environ.get(ENV) or "{}").get("metric")
+    problems = unknown_watched(watched(cfg, trial), logged, has_validation=has_validation)
+    if not problems:
+        return
+    own = [cls.__name__ for cls, _ in user_callback_classes(cfg)
+           if not cls.__module__.startswith(("keras", "trainctl."))]
+    may_log_more = own or type(model).train_step is not keras.Model.train_step
+    for key, _, why in problems:
+        if may_log_more:
+            source = (f"a callback of yours ({', '.join(own)})" if own else
+                      f"{type(model).__name__}.train_step")
+            print(f"warning: {cfg.locate(key)}: {key}: {why} (unless {source} logs it)",
+                  file=sys.stderr, flush=True)
+        else:
+            raise ConfigError(why, key=key, where=cfg.locate(key),
+                              hint="watch one of the names the run logs; validation values "
+                                   "carry the val_ prefix")
 
 
 def draw_seed(seed: int | None) -> int:

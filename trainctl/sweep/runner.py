@@ -35,6 +35,7 @@ class Sweep:
         self.pending: list[TrialJob] = []  # interrupted trials to continue first
         self.live: dict[int, object] = {}  # trial number -> its Popen
         self.stopping: int | None = None  # exit code once a signal stops the sweep
+        self.refused: int | None = None  # a trial whose config was refused (see finish)
 
     def save(self) -> None:
         """sweep.json as it stands (callers hold the lock)."""
@@ -46,7 +47,7 @@ class Sweep:
         from trainctl.sweep.study import ask, started
 
         with self.lock:
-            if self.stopping is not None:
+            if self.stopping is not None or self.refused is not None:
                 return None
             if self.pending:
                 return self.pending.pop(0)
@@ -73,6 +74,11 @@ class Sweep:
             tell(self.study, job.number, value=value, state=outcome)
             entry.update(state=outcome, value=value, exit_code=code)
             self.save()
+            # Bad input (exit 2) before any trial got through is the config's, not this
+            # point's: every further trial would be refused the same way.
+            if code == ExitCode.USAGE and not any(
+                    e["state"] in ("complete", "pruned") for e in self.state["trials"].values()):
+                self.refused = job.number
 
     def worker(self) -> None:
         """Run trials until none is left (one thread per ``--parallel``)."""
@@ -232,6 +238,14 @@ def run_sweep(job: Sweep, parallel: int) -> Path:
     started = time.perf_counter()
     job.run(parallel)
     state = job.state
+    if job.refused is not None:
+        state.update(status="failed", end=now())
+        sweep_state.save(job.folder, state)
+        raise UsageError(f"trial {job.refused} was refused as bad input (exit 2; its message "
+                         f"is above) before any trial completed: the sweep stopped, as every "
+                         f"trial would be\n  hint: fix the config (`trainctl validate` "
+                         f"checks most of it) and start the sweep again; {job.folder} holds "
+                         f"what ran")
     if job.stopping is not None:
         state.update(status="interrupted", end=now())
         sweep_state.save(job.folder, state)
