@@ -194,3 +194,15 @@ def test_predict_input_errors_name_the_file_input_and_shapes(run, tmp_path):
     result = invoke("predict", run, "--input", str(tmp_path / "one.npz"), "--output",
                     str(tmp_path / "y.npy"))
     assert result.exit_code == 0, result.output
+
+
+def test_a_run_killed_before_its_model_was_saved_points_to_resume(run):
+    """A SIGKILLed run says `running` and has no model.keras: evaluate says how to finish it."""
+    import json
+
+    (run / "model.keras").unlink()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    output = assert_refused(invoke("evaluate", run), "no model.keras (the run's status is "
+                            "'running'); only a completed run can be reused")
+    assert f"hint: `trainctl resume {run}` continues it to the end" in output

@@ -135,3 +135,22 @@ def test_reset_undoes_precision_and_determinism():
     reset_process_state()
     assert keras.mixed_precision.global_policy().name == "float32"
     assert not tf_config.is_op_determinism_enabled()
+
+
+def test_smoke_keeps_tensorflows_start_up_messages_out_of_ci_logs(tmp_path, write_config):
+    """Like fit, smoke imports TensorFlow quietly (its C++ lines go to the real stderr, so
+    only a child process shows them); --verbose would show them."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = write_config(tiny_config("quiet", seed=1, epochs=1))
+    done = subprocess.run([sys.executable, "-m", "trainctl", "smoke", str(path), "--runs-dir",
+                           str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 config: 1 ok" in done.stdout
+    for noise in ("absl::InitializeLog", "cuda", "cpu_feature_guard", "oneDNN"):
+        assert noise not in done.stderr, done.stderr

@@ -36,6 +36,10 @@ def add_search_path(config_dir: Path) -> None:
 
 def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
     """Import ``name``; any failure becomes a ConfigError naming the config key."""
+    if name.partition(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
+        from trainctl.run.runtime import import_tensorflow
+
+        import_tensorflow()  # `keras.layers:X` in a config: without TensorFlow's start-up noise
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:

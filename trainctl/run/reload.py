@@ -153,8 +153,10 @@ def check_model_file(path: Path, status: Any) -> None:
     by the load itself and reported by :func:`load_failed`.
     """
     if not path.exists():
+        then = (f"\n  hint: `trainctl resume {path.parent}` continues it to the end"
+                if status in ("running", "interrupted", "failed") else "")
         raise UsageError(f"{path.parent}: no model.keras (the run's status is {status!r}); "
-                         "only a completed run can be reused")
+                         f"only a completed run can be reused{then}")
     if not path.is_file():
         raise UsageError(f"{path}: is a folder; expected the model file that 'trainctl fit' "
                          "wrote")

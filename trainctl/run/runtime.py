@@ -33,7 +33,7 @@ def import_tensorflow(verbose: bool = False) -> Any:
 
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    tf = _with_stderr_silenced(_import_and_discover)
+    tf = with_stderr_silenced(_import_and_discover)
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module=r"keras\..*", category=UserWarning,
@@ -48,7 +48,9 @@ def _import_and_discover() -> Any:
     return tf
 
 
-def _with_stderr_silenced(func: Any) -> Any:
+def with_stderr_silenced(func: Any) -> Any:
+    """``func()`` with file descriptor 2 pointed at /dev/null: for C++ code that prints
+    there directly (TensorFlow's start-up, LiteRT's delegate); exceptions still propagate."""
     sys.stderr.flush()
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
@@ -245,7 +247,7 @@ def configure_for(cfg: Any, *, seed: int | None) -> Any:
                                "/job:worker/task:0/device:CPU:0") from None
 
 
-def reset_process_state() -> None:
+def reset_process_state(verbose: bool = False) -> None:
     """Undo what one run set process-wide, so the next run in the process starts clean.
 
     KERAS3_NOTES (Runtime facts): the precision policy, op determinism and seeds
@@ -253,9 +255,13 @@ def reset_process_state() -> None:
     ``trainctl smoke`` calls this between configs. Logical devices and thread pools
     cannot be reset: configs that set them run in a process of their own.
 
+    Args:
+        verbose: show TensorFlow's start-up messages, if this imports it first.
+
     Example:
         >>> reset_process_state()  # float32 policy, no op determinism, a new Keras session
     """
+    import_tensorflow(verbose)  # the first config of `trainctl smoke`: quietly
     import keras
     # TF 2.21 exports enable_op_determinism but not its inverse, which exists only in a
     # private module (tensorflow.python.framework.config.disable_op_determinism).

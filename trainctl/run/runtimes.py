@@ -70,13 +70,17 @@ def litert_interpreter() -> tuple[Callable[..., Any], str]:
 def run_litert(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:
     """Outputs of a ``.tflite`` model's ``serving_default`` signature (the batch is resized
     to the inputs'), and the runtime's name."""
+    from trainctl.run.runtime import with_stderr_silenced
+
     interpreter_class, name = litert_interpreter()
     with warnings.catch_warnings():
         # tf.lite.Interpreter warns that it moves to ai_edge_litert: not the user's problem
         warnings.simplefilter("ignore")
         interpreter = interpreter_class(model_path=str(path))
     runner = interpreter.get_signature_runner(SIGNATURE)
-    return _ordered(runner(**inputs)), name
+    # its C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on the
+    # first run; a failure is still raised (with its message) as a Python exception
+    return _ordered(with_stderr_silenced(lambda: runner(**inputs))), name
 
 
 def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:

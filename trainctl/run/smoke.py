@@ -123,7 +123,7 @@ def smoke_in_process(cfg, runs_dir: Path, verbose: bool) -> str:
     from trainctl.run.timing import reset
 
     reset()  # run.json timings per run, as `trainctl fit` counts them
-    reset_process_state()
+    reset_process_state(verbose)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         try:

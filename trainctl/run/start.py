@@ -51,7 +51,7 @@ def start_shared_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path,
         return run
     agreed = share_name(prep.strategy, None, me)
     if agreed is None:
-        raise UsageError(f"{me}: the chief (worker 1) could not create the run folder; "
+        raise UsageError(f"{me}: the chief (worker 0) could not create the run folder; "
                          "its output says why")
     run = start_run(cfg, prep, runs_dir=scratch_folder(me), name=name, plot=False, exact=exact)
     run.shown = Path(runs_dir) / agreed

@@ -52,7 +52,8 @@ class Role:
         return self.index == 0
 
     def __str__(self) -> str:
-        return f"worker {self.index + 1} of {self.count}" + (" (chief)" if self.is_chief else "")
+        # numbered as TF_CONFIG's task index and launch's [N] prefixes are: from 0
+        return f"worker {self.index} of {self.count}" + (" (chief)" if self.is_chief else "")
 
 
 def role(environ: dict[str, str] | None = None) -> Role:

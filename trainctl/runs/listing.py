@@ -177,7 +177,8 @@ def number(value: float | None) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """``9.1s``, ``2m05s``, ``1h02m``; ``-`` when unknown.
+    """``9s``, ``2m05s``, ``1h02m``; ``-`` when unknown (whole seconds: run.json's
+    time stamps are to the second).
 
     Args:
         value: seconds.
@@ -189,7 +190,7 @@ def seconds(value: float | None) -> str:
     if value is None:
         return "-"
     if value < 60:
-        return f"{value:.1f}s"
+        return f"{value:.0f}s"
     minutes = int(value // 60)
     if minutes < 60:
         return f"{minutes}m{int(value % 60):02d}s"
