@@ -281,6 +281,10 @@ def compile_errors(exp: Experiment, locate) -> list[ConfigError]:
         errors += errs
         for key, item in pairs:
             errors += check_loss_weight(item, key, locate)  # a number or a schedule (S26)
+    if not errors and exp.compile.loss is not None:  # well formed: do they agree?
+        from trainctl.config.target_kinds import kind_errors
+
+        errors += kind_errors(exp, outputs, locate)
     return errors
 
 
