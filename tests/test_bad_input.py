@@ -262,3 +262,37 @@ def test_fit_with_a_device_tensorflow_cannot_parse(write_config, tmp_path):
                  "runtime.distribution={strategy: one_device, device: garbage}")
     assert_refused(result, tmp_path / "runs", "runtime.distribution.device",
                    "TensorFlow cannot set up this distribution", "/cpu:0")
+
+
+# -- predict --input ----------------------------------------------------------------------
+def _object_array(path: Path) -> None:
+    with open(path, "wb") as file:  # a file object: np.save would add .npy to a name
+        np.save(file, np.array([1, "a", None], dtype=object))
+
+
+@pytest.mark.parametrize("make, words, absent", [
+    # a text file holds no pickle: say it has no .npy header, and how to convert it
+    (lambda p: p.write_text("hello"), ["no .npy header: it is a text file, starting b'hello'",
+                                       "(5 bytes)", "numpy.loadtxt"], "pickle"),
+    (lambda p: p.write_bytes(bytes(range(200, 256))), ["no .npy header: it is something else",
+                                                       "(56 bytes)"], "pickle"),
+    (lambda p: p.write_bytes(b""), ["the file is empty (0 bytes)"], "pickle"),
+    (lambda p: p.write_bytes(__import__("pickle").dumps([1, 2])),
+     ["it is a Python pickle, which trainctl does not load"], "no .npy header"),
+    (_object_array, ["it holds an array of Python objects (dtype=object, stored pickled)"],
+     "no .npy header"),
+], ids=["text", "binary", "empty", "pickle", "object-array"])
+def test_predict_input_that_is_no_array_says_what_it_is(tmp_path, make, words, absent):
+    from trainctl.errors import DataError
+    from trainctl.run.predict import read_input
+
+    path = tmp_path / "x.txt"
+    make(path)
+    with pytest.raises(DataError) as exc:
+        read_input(path, model=None)  # the model is only asked about an .npz's names
+    text = str(exc.value)
+    assert text.startswith(f"--input: {path}: not a readable .npy/.npz array file: "), text
+    for word in words:
+        assert word in text, text
+    assert absent not in text, text
+    assert "\n  hint: save the arrays with numpy.save" in text

@@ -126,3 +126,90 @@ def test_component_mapping_is_not_a_per_output_mapping(write_config):
         "metrics: [{type: SparseCategoricalAccuracy, name: acc}]")
     model = build(write_config, single)
     assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+# -- a bug in a plug-in's own code is reported as one, not as a shape problem -------------
+# (id, line of call() that fails, the error, its message); Keras wraps each in "Could not
+# automatically infer the output shape ... Error encountered: ..." under the same type
+PLUGIN_BUGS = [
+    ("name", "return x * undefined_name", "NameError", "name 'undefined_name' is not defined"),
+    ("attribute", "return x.no_such_attribute", "AttributeError",
+     "object has no attribute 'no_such_attribute'"),
+    ("import", "import no_such_module_for_trainctl_tests", "ModuleNotFoundError",
+     "No module named 'no_such_module_for_trainctl_tests'"),
+]
+
+PLUGIN = """\
+import keras
+import trainctl
+
+
+@trainctl.register("layer")
+class {name}Layer(keras.layers.Layer):
+    def call(self, x):
+        {line}
+
+
+@trainctl.register("model")
+class {name}Model(keras.Model):
+    def call(self, x):
+        {line}
+"""
+PLUGIN_LINE = 8  # the first {line}; the model's is at line 14
+
+
+def plugin_module(tmp_path, case: str, line: str) -> str:
+    """Write a plug-in with a layer and a model whose call() runs ``line``; return its name
+    (one module and one set of names per case: imports and registrations last the process)."""
+    name = f"Bug{case.title()}"
+    (tmp_path / f"plugin_bug_{case}.py").write_text(PLUGIN.format(name=name, line=line))
+    return name
+
+
+@pytest.mark.parametrize("case", PLUGIN_BUGS, ids=[c[0] for c in PLUGIN_BUGS])
+def test_bug_in_a_plugin_layer_is_reported_with_its_file_and_line(write_config, tmp_path,
+                                                                 case):
+    case_id, line, error, message = case
+    name = plugin_module(tmp_path, case_id, line)
+    text = f"imports: [plugin_bug_{case_id}]\n" + MULTI.replace(
+        "{type: Add, name: added, inputs: [da, db]}",
+        f"{{type: {name}Layer, name: added, inputs: da}}")
+    path = write_config(text)
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    first, hint = str(exc.value).splitlines()
+    plugin = tmp_path / f"plugin_bug_{case_id}.py"
+    # the config's key and place stay; what failed, where in the user's code, and why
+    assert first.startswith(f"{path}:10:7: model.layers[2]: {name}Layer failed in its own "
+                            f"Python code, not on its input shapes: {error}: "), first
+    assert message in first and f"(raised at {plugin}:{PLUGIN_LINE}, in call: {line})" in first
+    assert "cannot take input of shape" not in first and "Could not automatically" not in first
+    assert hint == (f"  hint: fix the layer's Python code at {plugin}:{PLUGIN_LINE} (if the "
+                    "error comes from an argument the config gives the layer, check that "
+                    "argument too)")
+
+
+def test_bug_in_a_plugin_model_is_reported_with_its_file_and_line(write_config, tmp_path):
+    name = plugin_module(tmp_path, "model", "return x * undefined_name")
+    text = (f"imports: [plugin_bug_model]\ndata: {{source: synthetic}}\nmodel:\n"
+            f"  type: {name}Model\n  inputs: {{x: {{shape: [4]}}}}\n"
+            "compile: {optimizer: adam, loss: mse}\n")
+    path = write_config(text)
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    assert str(exc.value).startswith(
+        f"{path}:4:9: model.type: {name}Model failed in its own Python code, not on its input "
+        f"shapes: NameError: name 'undefined_name' is not defined (raised at "
+        f"{tmp_path / 'plugin_bug_model.py'}:14, in call: return x * undefined_name)")
+
+
+def test_value_error_in_a_plugin_layer_is_still_a_shape_problem(write_config, tmp_path):
+    # a ValueError is what Keras raises on shapes: the layer's arguments or inputs are wrong
+    name = plugin_module(tmp_path, "value", "raise ValueError('expected 3 channels')")
+    text = "imports: [plugin_bug_value]\n" + MULTI.replace(
+        "{type: Add, name: added, inputs: [da, db]}",
+        f"{{type: {name}Layer, name: added, inputs: da}}")
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    assert f"model.layers[2]: {name}Layer cannot take input of shape (None, 5): " in \
+        str(exc.value) and "expected 3 channels" in str(exc.value)

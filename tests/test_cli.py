@@ -59,6 +59,26 @@ def test_validate_ok_and_exit_code_on_error(write_config):
     assert f"{bad}:9:28: model.layers[0].units: expected an integer" in result.output
 
 
+def test_validate_searches_folders_as_smoke_does(write_config, tmp_path):
+    good = write_config(SYNTH, "configs/good.yaml")
+    bad = write_config(SYNTH.replace("units: 8", "units: eight"), "configs/more/bad.yaml")
+    write_config("model: {}\n", "configs/_base/partial.yaml")  # a base: skipped
+    folder = tmp_path / "configs"
+    result = CliRunner().invoke(cli, ["validate", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert f"ok: {good}" in result.output
+    assert f"{bad}:9:28: model.layers[0].units: expected an integer" in result.output
+    assert "partial.yaml" not in result.output
+    bad.unlink()
+    result = CliRunner().invoke(cli, ["validate", str(folder) + "/", str(good)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(f"ok: {good}") == 1  # named twice, checked once
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "empty"), str(good)])
+    assert result.exit_code == 2 and f"ok: {good}" in result.output
+    assert f"error: no *.yaml config found in {tmp_path / 'empty'}" in result.output
+
+
 def test_components_lists_names_and_did_you_mean():
     result = invoke("components", "layer")
     assert result.exit_code == 0 and "Dense" in result.output

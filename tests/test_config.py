@@ -76,6 +76,62 @@ def test_syntax_error_names_line(write_config):
     assert "YAML syntax error" in str(exc.value)
 
 
+# An unclosed quote, list or mapping is reported where it opens (PyYAML's context
+# mark), not where YAML noticed it: the end of the file, or the next line.
+UNCLOSED = [
+    ("quote", "name: t", 'name: "t', "1:7", "a quoted string starts here and is never "
+     "closed (the file ended at line 15)", "add the closing \""),
+    ("single-quote", "name: t", "name: 't", "1:7", "a quoted string starts here and is never "
+     "closed (the file ended at line 15)", "add the closing '"),
+    ("list", "metrics: [sparse_categorical_accuracy]", "metrics: [sparse_categorical_accuracy",
+     "12:12", "a list ('[') starts here and is not closed: YAML expected ',' or ']' at line "
+     "13, column 4 but found ':'", "add the missing ']'"),
+    ("mapping", "name: hidden}", "name: hidden", "7:7", "a mapping ('{') starts here and is "
+     "not closed: YAML expected ',' or '}' at line 8, column 7 but found '{'",
+     "add the missing '}'"),
+    ("list-at-end", "  batch_size: 16\n", "  batch_size: [16\n", "15:15", "a list ('[') "
+     "starts here and is never closed (the file ended at line 15)", "add the missing ']'"),
+]
+
+
+@pytest.mark.parametrize("case", UNCLOSED, ids=[c[0] for c in UNCLOSED])
+def test_unclosed_quote_or_bracket_is_reported_where_it_opens(write_config, case):
+    _id, old, new, line_col, words, hint = case
+    assert old in BASE
+    path = write_config(BASE.replace(old, new, 1))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    first, second = str(exc.value).splitlines()
+    assert first == f"{path}:{line_col}: YAML syntax error: {words}"
+    assert second.startswith(f"  hint: {hint}")
+
+
+def test_quote_closed_by_a_later_quote_is_reported_where_it_opens():
+    # the open quote on line 2 runs on to the quote on line 4; YAML fails after that one
+    with pytest.raises(ConfigError) as exc:
+        parse_yaml('seed: 1\nname: "mnist\nepochs: 2\nfit: "x"\n', "f.yaml")
+    assert str(exc.value).startswith("f.yaml:2:7: YAML syntax error: a quoted string starts "
+                                     "here and runs on to line 4, column 6")
+    assert "is the closing \" of this value missing? add it on line 2" in str(exc.value)
+
+
+def test_line_without_a_colon_is_reported_on_that_line():
+    with pytest.raises(ConfigError) as exc:
+        parse_yaml("name: t\nseed 1\nfit: {}\n", "f.yaml")
+    assert str(exc.value).startswith("f.yaml:2:1: YAML syntax error: expected 'key: value', "
+                                     "but no ':' follows 'seed 1'")
+
+
+def test_other_syntax_errors_stay_where_yaml_noticed_them():
+    # a bad escape is where YAML says; the mapping it is in is named with its line
+    with pytest.raises(ConfigError, match=r"^f.yaml:2:7: YAML syntax error: found unknown "
+                                          r"escape character 'q'"):
+        parse_yaml('a: 1\nb: "x\\qy"\n', "f.yaml")
+    with pytest.raises(ConfigError, match=r"^f.yaml:3:2: .*expected <block end>.*\(while "
+                                          r"parsing a block mapping at line 1, column 1\)"):
+        parse_yaml("a:\n  b: 1\n c: 2\n", "f.yaml")
+
+
 def test_duplicate_key_is_an_error(write_config):
     path = write_config(BASE + "seed: 1\nseed: 2\n")
     with pytest.raises(ConfigError, match="duplicate key 'seed'; first given at line 16"):

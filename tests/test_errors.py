@@ -75,8 +75,8 @@ CASES = [
      "{type: Reshape, target_shape: [5, 5], name: out}", "fit", "9:", "model.layers[1]",
      "Reshape cannot take input of shape"),
     ("metric-does-not-fit-targets", "metrics: [sparse_categorical_accuracy]",
-     "metrics: [categorical_crossentropy]", "fit", "11:", "compile",
-     "the loss or metrics do not fit"),
+     "metrics: [categorical_crossentropy]", "fit", "13:13", "compile.metrics[0]",
+     "categorical_crossentropy wants one-hot targets"),
     ("missing-data-file", "  source: {type: synthetic, samples: 64, test_samples: 16}",
      "  source: mnist\n  path: nowhere/mnist.npz", "fit", "5:", "data.path", "nowhere/mnist.npz"),
 ]
@@ -148,3 +148,35 @@ def test_device_tensorflow_cannot_parse(write_config):
     assert "Traceback" not in result.output
     assert f"{path}:15:56: runtime.distribution.device: TensorFlow cannot set up this " \
         "distribution: ValueError: Unknown attribute 'garbage'" in result.output
+
+
+def test_keras_error_text_has_no_colour_codes_nor_a_dangling_tail(write_config):
+    # Keras bolds the heart of a layer's error (\x1b[1m ... \x1b[0m) and ends it with
+    # "Arguments received by Reshape.call():" and the arguments; cut to its first lines,
+    # the message showed the codes as text and ended on that header
+    path = write_config(GOOD.replace("{type: Dense, units: 3, activation: softmax, name: out}",
+                                     "{type: Reshape, target_shape: [5, 5], name: out}"))
+    result = CliRunner().invoke(cli, ["validate", "--build", str(path)])
+    assert result.exit_code == 2, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"error: {path}:9:7: model.layers[1]: Reshape cannot take input "
+                            "of shape (None, 8): "), first
+    assert first.endswith("The total size of the tensor must be unchanged. Received: "
+                          "input_shape=(8,), target_shape=(5, 5)"), first
+    assert "\x1b" not in result.output and "\\x1b" not in result.output
+    assert "Arguments received" not in result.output
+
+
+def test_exception_text_strips_colour_codes_and_the_dangling_arguments_header():
+    from trainctl.diagnose import exception_text
+
+    text = ("Exception encountered when calling Reshape.call().\n\n\x1b[1mThe total size "
+            "must be unchanged\x1b[0m\n\nArguments received by Reshape.call():\n"
+            "  \u2022 inputs=tf.Tensor(shape=(None, 8), dtype=float32)")
+    assert exception_text(ValueError(text), lines=3) == (
+        "Exception encountered when calling Reshape.call(). The total size must be unchanged")
+    # with its arguments after it, the header is not dangling: kept
+    assert exception_text(text).endswith("Arguments received by Reshape.call():\n"
+                                         "  \u2022 inputs=tf.Tensor(shape=(None, 8), "
+                                         "dtype=float32)")
+    assert exception_text("\x1b[31;1mred\x1b[0m and \x1b[2Kcleared") == "red and cleared"

@@ -25,16 +25,27 @@ from typing import Any, Callable
 
 from trainctl.config.schema import Experiment, LayerSpec
 from trainctl.config.validate import graph_output_names, output_names, per_output
+from trainctl.diagnose import CodeBug, exception_text, plugin_bug
 from trainctl.errors import ConfigError, Location, did_you_mean
 from trainctl.registry import get_registry
 
 Locate = Callable[[str], Location]
 
 
-def _first_lines(text: str, n: int = 3) -> str:
+def _first_lines(exc: BaseException, n: int = 3) -> str:
     """Keras errors can run to a page: keep the lines that say what went wrong."""
-    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
-    return " ".join(lines[:n])
+    return exception_text(exc, lines=n)
+
+
+def _bug_error(obj: Any, bug: CodeBug, what: str, key: str,
+               where: Location | None) -> ConfigError:
+    """A plug-in ``what`` (layer, model) whose own Python code raised: say so and where,
+    rather than blame the shapes it was given."""
+    return ConfigError(
+        f"{type(obj).__name__} failed in its own Python code, not on its input shapes: {bug}",
+        key=key, where=where,
+        hint=f"fix the {what}'s Python code at {bug.file}:{bug.line} (if the error comes "
+             f"from an argument the config gives the {what}, check that argument too)")
 
 
 def _shapes(value: Any) -> Any:
@@ -77,6 +88,9 @@ def connect(layer: Any, inputs: Any, key: str, locate: Locate) -> Any:
     try:
         return layer(inputs)
     except Exception as exc:  # Keras raises ValueError/TypeError with the shapes
+        bug = plugin_bug(exc)
+        if bug is not None:
+            raise _bug_error(layer, bug, "layer", key, locate(key)) from None
         raise ConfigError(
             f"{type(layer).__name__} cannot take input of shape {_shapes(inputs)}: "
             f"{_first_lines(exc)}", key=key, where=locate(key),
@@ -252,6 +266,9 @@ def attach_io(model: Any, exp: Experiment, locate: Locate,
     try:
         out = model(feed)
     except Exception as exc:  # the user's call(): say which inputs it was given
+        bug = plugin_bug(exc)
+        if bug is not None:
+            raise _bug_error(model, bug, "model", "model.type", locate("model.type")) from None
         raise ConfigError(f"{type(model).__name__} cannot be called on model.inputs "
                           f"{_shapes(feed)}: {type(exc).__name__}: {_first_lines(exc)}",
                           key="model.type", where=locate("model.type")) from None

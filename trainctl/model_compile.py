@@ -143,7 +143,9 @@ def compile_own(model: Any, exp: Any, locate: Locate) -> None:
     try:
         model.compile(**kwargs)
     except (TypeError, ValueError) as exc:
-        text = " ".join(str(exc).strip().splitlines()[:3])
+        from trainctl.diagnose import exception_text
+
+        text = exception_text(exc, lines=3)
         raise ConfigError(f"{type(model).__name__}.compile rejected the settings: "
                           f"{type(exc).__name__}: {text}", key="compile",
                           where=locate("compile")) from None

@@ -13,8 +13,7 @@ from trainctl.errors import ExitCode, TrainctlError
 
 
 @cli.command()
-@click.argument("configs", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--build", is_flag=True,
               help="Also build the model and run one synthetic batch through a train step "
@@ -22,13 +21,15 @@ from trainctl.errors import ExitCode, TrainctlError
 def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool) -> None:
     """Check configs (schema, names, arguments) without training.
 
-    No TensorFlow import unless --build.
+    CONFIGS are config files or folders, searched recursively for *.yaml as `smoke`
+    does (folders named _*, such as configs/_base/, are skipped). One line per config:
+    ok, or its error; exit 2 if any is invalid. No TensorFlow import unless --build.
     """
     from trainctl.config import load_config
     from trainctl.transfer.source import require as require_weights_source
 
-    failed = 0
-    for path in configs:
+    paths, failed = config_files(configs)
+    for path in paths:
         try:
             cfg = load_config(path, overrides)
             require_weights_source(cfg)  # fit --smoke skips a missing one instead (SPEC §6)
@@ -43,6 +44,38 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
         click.echo(f"ok: {path}")
     if failed:
         sys.exit(int(ExitCode.USAGE))
+
+
+def config_files(paths: tuple[Path, ...]) -> tuple[list[Path], int]:
+    """The configs to validate: folders replaced by the configs in them, as ``smoke``
+    finds them; files kept as given (a missing one is reported when it is loaded).
+
+    A folder holding no config is reported here, one ``error:`` line, and counted.
+
+    Args:
+        paths: the command line's config files and folders.
+
+    Returns:
+        The files, each once, in order, and the number of folders that had none.
+
+    Example:
+        >>> config_files((Path("configs"),))[0][:1]
+        [PosixPath('configs/examples/finetune.yaml')]
+    """
+    from trainctl.run.smoke import find_configs
+
+    found: list[Path] = []
+    failed = 0
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        try:
+            found += find_configs([path])
+        except TrainctlError as exc:  # a folder with no *.yaml
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+    return list(dict.fromkeys(found)), failed
 
 
 @cli.command()

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from trainctl.config.source import Key, SourceMap, format_key
+from trainctl.config.yaml_errors import syntax_error
 from trainctl.errors import ConfigError, Location, printable
 
 
@@ -195,12 +196,7 @@ def parse_yaml(text: str, display: str) -> tuple[Any, SourceMap]:
             return None, where
         return _Builder(loader, display, where).build(node, ()), where
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
-        problem = exc.problem or str(exc)
-        context = f" ({exc.context})" if exc.context else ""
-        raise ConfigError(f"YAML syntax error: {problem}{context}", where=loc,
-                          hint="check indentation, colons and quotes on this line") from None
+        raise syntax_error(exc, text, display) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ESC, ...)
         line, col = _position(text, exc.position)
         code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1])

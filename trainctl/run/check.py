@@ -39,7 +39,9 @@ def build_check(cfg: LoadedConfig, *, verbose: bool = False) -> None:
     try:
         logs = model.train_on_batch(split.x, split.y, return_dict=True)
     except Exception as exc:  # the loss/metrics do not fit the outputs, or a plug-in fails
-        first = " ".join(str(exc).strip().splitlines()[:3])
+        from trainctl.diagnose import exception_text
+
+        first = exception_text(exc, lines=3)
         raise ConfigError(f"one training step on random data failed: "
                           f"{type(exc).__name__}: {first}", key="compile",
                           where=cfg.locate("compile"),

@@ -50,14 +50,59 @@ def read_input(path: Path, model: Any) -> Any:
                             f"  hint: save one array per input, by name: "
                             f"numpy.savez(path, {', '.join(f'{n}=...' for n in names)})")
         return {n: arrays[n] for n in names} if len(names) > 1 else arrays[names[0]]
+    if not data.startswith(_NPY_MAGIC):
+        raise _unreadable(path, data, what_it_is(data))
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        reason = ("it holds pickled Python objects, which trainctl does not load"
-                  if "allow_pickle" in str(exc) else f"{type(exc).__name__}: {exc}")
-        raise DataError(f"--input: {path}: not a readable .npy/.npz array file ({reason}; "
-                        f"{len(data)} bytes)\n  hint: save it with numpy.save (one input) or "
-                        "numpy.savez (by input name)") from None
+        # past the header check, numpy names allow_pickle only for an object array
+        reason = ("it holds an array of Python objects (dtype=object, stored pickled), which "
+                  "trainctl does not load" if "allow_pickle" in str(exc)
+                  else f"it is truncated or corrupt: {type(exc).__name__}: {exc}")
+        raise _unreadable(path, data, reason) from None
+
+
+# Every .npy file starts with these bytes (numpy.lib.format); a .npz is a zip ("PK").
+_NPY_MAGIC = b"\x93NUMPY"
+# A pickle of protocol 2 or later starts with PROTO (0x80) and the protocol number.
+_PICKLE_PROTOCOLS = (2, 3, 4, 5)
+_SAVE_HINT = "save the arrays with numpy.save (one input) or numpy.savez (by input name)"
+
+
+def looks_like_text(data: bytes) -> bool:
+    """Whether ``data`` starts like a text file (UTF-8, printable, some non-blank)."""
+    head = data[:4096].decode("utf-8", errors="replace")
+    if len(data) > 4096:
+        head = head.rstrip("\ufffd")  # a character cut in two at the 4096th byte
+    return bool(head.strip()) and "\ufffd" not in head and all(
+        c.isprintable() or c in "\r\n\t" for c in head)
+
+
+def what_it_is(data: bytes) -> str:
+    """Say what a file without a .npy header holds, from its first bytes, for a message.
+
+    Args:
+        data: the file's content.
+
+    Example:
+        >>> what_it_is(b"hello").split(",")[0]
+        'it has no .npy header: it is a text file'
+    """
+    if not data:
+        return "the file is empty"
+    if data[:1] == b"\x80" and data[1:2] and data[1] in _PICKLE_PROTOCOLS:
+        return "it is a Python pickle, which trainctl does not load: loading one can run code"
+    kind = "a text file" if looks_like_text(data) else "something else"
+    return (f"it has no .npy header: it is {kind}, starting {data[:12]!r}, while a .npy "
+            f"starts with {_NPY_MAGIC!r} and an .npz with b'PK'")
+
+
+def _unreadable(path: Path, data: bytes, reason: str) -> DataError:
+    hint = _SAVE_HINT
+    if looks_like_text(data):
+        hint += "; to convert a text file: numpy.save(out, numpy.loadtxt(path, dtype='float32'))"
+    return DataError(f"--input: {path}: not a readable .npy/.npz array file: {reason} "
+                     f"({len(data)} bytes)\n  hint: {hint}")
 
 
 def _shape(shape: tuple) -> str:

@@ -221,7 +221,9 @@ def check_one_batch(model: Any, loop: Any, split: Any, batch_size: int, outputs:
             "multi_worker" else None
         if lost:
             raise RunFailed(lost) from None
-        first = " ".join(str(exc).strip().splitlines()[:2])[:400]
+        from trainctl.diagnose import exception_text
+
+        first = exception_text(exc, lines=2)[:400]
         raise ConfigError(f"the loss or metrics do not fit the model's outputs and the data: "
                           f"{type(exc).__name__}: {first}", key="compile",
                           where=cfg.locate("compile"),

@@ -239,7 +239,9 @@ def configure_for(cfg: Any, *, seed: int | None) -> Any:
     try:
         return configure(runtime, seed=seed)
     except (ValueError, TypeError) as exc:
-        first = " ".join(str(exc).strip().splitlines()[:3])
+        from trainctl.diagnose import exception_text
+
+        first = exception_text(exc, lines=3)
         key = "runtime.distribution" + (".device" if runtime.distribution.device else "")
         raise ConfigError(f"TensorFlow cannot set up this distribution: "
                           f"{type(exc).__name__}: {first}", key=key, where=cfg.locate(key),
