@@ -327,3 +327,16 @@ def test_module_colon_name_needs_no_imports_entry(write_config, tmp_path):
                        .replace("metrics: [sparse_categorical_accuracy]", "metrics: []"))
     result = invoke("validate", str(cfg))
     assert result.exit_code == 0, result.output
+
+
+def test_validate_finds_a_missing_data_file_without_loading_anything(write_config):
+    from conftest import tiny_config
+
+    text = tiny_config("nofile", seed=1, epochs=1).replace(
+        "  source: {type: synthetic, samples: 64, test_samples: 16}\n",
+        "  source: npz\n  path: nothere.npz\n")
+    path = write_config(text)
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:5:9: data.path: file not found: {path.parent / 'nothere.npz'}" \
+        in result.output

@@ -285,3 +285,12 @@ def test_component_names_finds_module_qualified_names():
     assert list(component_names(raw)) == [
         ("model.layers[0].type", "pkg.mod:Layer"), ("compile.loss", "pkg.losses:mse"),
         ("compile.metrics[0].type", "m:M")]
+
+
+def test_trainctls_own_sources_are_not_listed_as_plug_ins():
+    import trainctl.data  # noqa: F401 - registers the sources, as `trainctl components` does
+    from trainctl.registry.catalog import format_components
+
+    text = format_components("dataset")
+    assert "  mnist (trainctl)" in text and "  npz (trainctl)" in text
+    assert "(plug-in)" not in text

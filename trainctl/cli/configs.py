@@ -26,6 +26,7 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
     ok, or its error; exit 2 if any is invalid. No TensorFlow import unless --build.
     """
     from trainctl.config import load_config
+    from trainctl.data.load import require_files as require_data_files
     from trainctl.transfer.source import require as require_weights_source
 
     paths, failed = config_files(configs)
@@ -33,6 +34,7 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
         try:
             cfg = load_config(path, overrides)
             require_weights_source(cfg)  # fit --smoke skips a missing one instead (SPEC §6)
+            require_data_files(cfg)
             if build:
                 from trainctl.run.check import build_check
 

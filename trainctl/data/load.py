@@ -57,6 +57,22 @@ def resolve_path(path: Optional[str], *, config_dir: Path, key: str,
     return full
 
 
+def require_files(cfg: Any) -> None:
+    """``data.path`` and ``data.validation.path`` exist (``trainctl validate``: no loading).
+
+    Raises:
+        DataError: a missing file, named with its config key and position.
+
+    Example:
+        >>> require_files(load_config("configs/mnist.yaml"))   # no data.path: nothing to check
+    """
+    data = cfg.experiment.data
+    resolve_path(data.path, config_dir=cfg.config_dir, key="data.path", locate=cfg.locate)
+    if data.validation is not None:
+        resolve_path(data.validation.path, config_dir=cfg.config_dir,
+                     key="data.validation.path", locate=cfg.locate)
+
+
 def name_parts(arrays: Any, names: list[str], what: str) -> Any:
     """A list of arrays (one per model input/output, in model order) -> ``{name: array}``."""
     if not isinstance(arrays, list):

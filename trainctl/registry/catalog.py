@@ -63,6 +63,15 @@ def _plugin_names(kind: str) -> list[str]:
     return REGISTRIES[kind].names(builtins=False) if kind in REGISTRIES else []
 
 
+def _own_names(kind: str) -> set[str]:
+    """Names trainctl itself registers (the mnist source, ...): built in, not plug-ins."""
+    if kind not in REGISTRIES:
+        return set()
+    entries = REGISTRIES[kind]._entries
+    return {n for n in _plugin_names(kind)
+            if getattr(entries[n].obj, "__module__", "").startswith("trainctl.")}
+
+
 def names(kind: str) -> list[str]:
     """Every name usable for ``kind``: Keras built-ins and registered plug-ins, sorted.
 
@@ -242,13 +251,14 @@ def format_components(kind: str | None = None) -> str:
     kinds = [kind] if kind else list(KINDS)
     blocks = []
     for k in kinds:
-        plugins = set(_plugin_names(k))
+        own = _own_names(k)
+        plugins = set(_plugin_names(k)) - own
         all_names = names(k)
         table = _kind_table(k)
         lines = []
         for n in all_names:
             note = " (plug-in)" if n in plugins else \
-                " (trainctl)" if table.get(n, {}).get("trainctl") else ""
+                " (trainctl)" if n in own or table.get(n, {}).get("trainctl") else ""
             if n not in plugins and "alias_of" in table.get(n, {}):
                 note = f" -> {table[n]['alias_of']}"
             lines.append(f"  {n}{note}")
