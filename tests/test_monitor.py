@@ -66,3 +66,22 @@ def test_with_a_callback_of_the_users_an_unknown_name_is_a_warning(tmp_path, mni
     assert "warning: " in result.stderr and "fit.callbacks[1].monitor: 'val_acc' is not a " \
         "value this run logs (did you mean 'val_accuracy'?)" in result.stderr
     assert "(unless a callback of yours (LossHistory, StopAbove) logs it)" in result.stderr
+
+
+def test_keras_defaults_count_only_where_keras_watches():
+    """EarlyStopping watches val_loss by default; ModelCheckpoint only with save_best_only."""
+    from types import SimpleNamespace
+
+    from trainctl.run.monitor import watched
+
+    def cfg(*callbacks):
+        fit = SimpleNamespace(monitor=None, callbacks=list(callbacks))
+        return SimpleNamespace(experiment=SimpleNamespace(fit=fit))
+
+    assert watched(cfg("EarlyStopping")) == [("fit.callbacks[0]", "val_loss")]
+    assert watched(cfg({"type": "ModelCheckpoint", "filepath": "a.keras"})) == []
+    assert watched(cfg({"type": "ModelCheckpoint", "filepath": "a.keras",
+                        "save_best_only": True})) == [("fit.callbacks[0]", "val_loss")]
+    assert watched(cfg({"type": "ReduceLROnPlateau", "monitor": "loss"}),
+                   trial_metric="val_acc") == [("fit.callbacks[0].monitor", "loss"),
+                                               ("sweep.objective.metric", "val_acc")]

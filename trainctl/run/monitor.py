@@ -34,7 +34,8 @@ def monitor_mode(monitor: str) -> str:
     return "max" if any(t in name for t in ("acc", "auc", "precision", "recall", "f1")) else "min"
 
 
-# Keras's callbacks that watch a logged value, and the one they watch by default.
+# Keras's callbacks that watch a logged value, and the one they watch by default
+# (ModelCheckpoint only with save_best_only: otherwise it saves every epoch unwatched).
 KERAS_WATCHERS = {"EarlyStopping": "val_loss", "ReduceLROnPlateau": "val_loss",
                   "ModelCheckpoint": "val_loss"}
 # Logged by callbacks rather than the model: learning-rate callbacks log the rate
@@ -57,7 +58,8 @@ def watched(cfg: Any, trial_metric: str | None = None) -> list[tuple[str, str]]:
         given = spec.get("monitor") if isinstance(spec, dict) else None
         if isinstance(given, str):
             out.append((f"fit.callbacks[{i}].monitor", given))
-        elif given is None and name in KERAS_WATCHERS:
+        elif given is None and name in KERAS_WATCHERS and (
+                name != "ModelCheckpoint" or isinstance(spec, dict) and spec.get("save_best_only")):
             out.append((f"fit.callbacks[{i}]", KERAS_WATCHERS[name]))
     if trial_metric:
         out.append(("sweep.objective.metric", trial_metric))
