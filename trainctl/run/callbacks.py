@@ -220,15 +220,23 @@ class SignalStop(keras.callbacks.Callback):
         peer = " (received by another worker)" if self.from_peer else ""
         return Interrupted(f"{verb} by {self.signal_name}{peer}", code)
 
-    def _check(self, *args: Any, **kwargs: Any) -> None:
+    def check(self, *args: Any, **kwargs: Any) -> None:
+        """Raise :class:`~trainctl.errors.Interrupted` if a signal came (on several
+        workers: if any worker had one when this check began, on every worker)."""
         if self.agree is not None:  # a collective: every worker checks at the same hooks
             agreed = self.agree(self.signal_name)
-            if agreed is not None and self.signal_name is None:
+            # Only the agreed answer counts: a signal that arrives during the collective
+            # is this worker's alone until the next check (stopping on it now would leave
+            # the others waiting in the next step).
+            if agreed is None:
+                return
+            if self.signal_name is None:
                 self.signal_name, self.from_peer = agreed, True
+            raise self.interrupted()
         if self.signal_name is not None:
             raise self.interrupted()
 
-    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = check
 
 
 class ResumableState(keras.callbacks.Callback):

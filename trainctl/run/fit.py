@@ -72,8 +72,7 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
                                  validation_freq=cfg.experiment.fit.validation_freq,
                                  callbacks=callbacks,  # class weights are in the data
                                  shuffle=False, verbose=0)  # the stream is ordered already
-        if stop.signal_name is not None:  # it came after the last step (on_train_end, ...)
-            raise stop.interrupted()
+        stop.check()  # a signal after the last step (on_train_end, ...); agreed by workers
     except (KeyboardInterrupt, Interrupted):
         raise
     except Diverged as exc:
