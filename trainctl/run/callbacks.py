@@ -175,7 +175,8 @@ class SignalStop(keras.callbacks.Callback):
     middle of a TensorFlow step, and the next batch's end raises it, abandoning
     the epoch. The resumable state of the last finished epoch is on disk, and
     ``trainctl resume`` runs the abandoned epoch again. Its checks are ``async_safe``
-    (see :class:`DivergenceGuard`).
+    (see :class:`DivergenceGuard`), except on a multi-worker run, where every worker
+    checks together (:meth:`agree_across`) and all stop at the same step.
     """
 
     async_safe = True
