@@ -47,7 +47,8 @@ with _without_pydantic_plugins():
     from trainctl.config.source import SourceMap, format_key, parse_key
     from trainctl.errors import ConfigError, ConfigErrors, Location
 
-__all__ = ["LoadedConfig", "load_config", "Experiment", "format_key", "parse_key"]
+__all__ = ["LoadedConfig", "load_config", "validate_data", "Experiment", "format_key",
+           "parse_key"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,22 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     """
     path = Path(path)
     data, where = resolve(path, overrides)
+    return validate_data(data, path, where, overrides=overrides, semantic=semantic,
+                         base_dir=base_dir)
+
+
+def validate_data(data: dict, path: Path, where: SourceMap, *,
+                  overrides: list[str] | tuple[str, ...] = (), semantic: bool = True,
+                  base_dir: Path | None = None) -> LoadedConfig:
+    """Steps 4-5: validate resolved config data against the schema (and the catalog), freeze.
+
+    Args:
+        data: the resolved config (:func:`resolve`).
+        path: the config file it came from; ``where``: its value positions.
+
+    Raises:
+        ConfigError / ConfigErrors: with file:line:col and key for each problem.
+    """
     try:
         experiment = Experiment.model_validate(data)
     except ValidationError as exc:

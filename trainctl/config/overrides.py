@@ -38,7 +38,9 @@ def parse_override(text: str) -> tuple[tuple, Any, Location, SourceMap]:
     return path, value, Location(display), value_where
 
 
-def _set_in(data: Any, path: tuple, value: Any, where: Location) -> None:
+def set_in(data: Any, path: tuple, value: Any, where: Location) -> None:
+    """Set ``path`` in ``data`` to ``value`` as ``--set`` does (mappings created on the way);
+    a path that cannot be followed is a ConfigError located at ``where``."""
     node = data
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]
@@ -78,7 +80,7 @@ def apply_overrides(data: dict, overrides: list[str], where: SourceMap) -> dict:
     data = copy.deepcopy(data)
     for text in overrides:
         path, value, loc, value_where = parse_override(text)
-        _set_in(data, path, value, loc)
+        set_in(data, path, value, loc)
         sub = SourceMap(loc)
         for n in range(1, len(path)):  # mappings the option created come from it too
             if path[:n] not in where.values:

@@ -49,24 +49,18 @@ def check_sweep_values(loaded: Any) -> list[ConfigError]:
 
 def refusal(loaded: Any, name: str, value: Any) -> str | None:
     """Why the config with ``name`` set to ``value`` is invalid, or None when it is valid."""
-    from pydantic import ValidationError
-
-    from trainctl.config import Experiment, LoadedConfig, parse_key
-    from trainctl.config.validate import check_semantics
+    from trainctl.config import parse_key, validate_data
+    from trainctl.config.overrides import set_in
+    from trainctl.errors import ConfigErrors
 
     data = copy.deepcopy(loaded.raw)
     data.pop("sweep")  # checked once, by the caller: not again for every value
-    node = data
-    *parents, last = parse_key(name)
-    for part in parents:
-        node = node[part]
-    node[last] = value
+    where = loaded.locate(f"sweep.params.{name}")
     try:
-        experiment = Experiment.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{where}: {first['msg']}"
-    errors = check_semantics(LoadedConfig(experiment, data, loaded.path, loaded.overrides,
-                                          loaded.source, loaded.base_dir))
-    return f"{errors[0].key}: {errors[0].message}" if errors else None
+        set_in(data, parse_key(name), value, where)  # as the trial's --set will
+        validate_data(data, loaded.path, loaded.source, overrides=loaded.overrides,
+                      base_dir=loaded.base_dir)
+    except (ConfigError, ConfigErrors) as exc:
+        first = exc.errors[0] if isinstance(exc, ConfigErrors) else exc
+        return f"{first.key}: {first.message}" if first.key else first.message
+    return None
