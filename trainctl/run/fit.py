@@ -154,15 +154,16 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
     """
     from trainctl.run.curves import settle_curves
     from trainctl.run.start import settle
+    from trainctl.sweep.trial import pruned_status
 
     try:
         with phase("status"):
             info = run.read_json("run.json")
-            if status == "completed" and info.get("pruned_at_epoch"):
+            pruned = pruned_status(info) if status == "completed" else None
+            if pruned:
                 # a sweep's pruner stopped it (trainctl.sweep.trial): say so in the one
                 # final write, so run.json never shows the trial as completed meanwhile
-                status = "pruned"
-                reason = f"pruned by the sweep after epoch {info['pruned_at_epoch']}"
+                status, reason = "pruned", pruned
             done = status in ("completed", "pruned")  # trained and saved to the end
             notes = settle(run, timeout=30.0 if done else 3.0)
             notes += settle_curves(run, keep=done)

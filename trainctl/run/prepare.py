@@ -245,17 +245,15 @@ def check_watched(cfg: LoadedConfig, model: Any, logged: list[str], *,
     Raises:
         ConfigError: a watched name the run will not log (with the names it logs).
     """
-    import json
-    import os
     import sys
 
     import keras
 
     from trainctl.run.execution import user_callback_classes
     from trainctl.run.monitor import unknown_watched, watched
-    from trainctl.sweep.trial import ENV
+    from trainctl.sweep.trial import current_trial
 
-    trial = json.loads(os.environ.get(ENV) or "{}").get("metric")
+    trial = (current_trial() or {}).get("metric")
     problems = unknown_watched(watched(cfg, trial), logged, has_validation=has_validation)
     if not problems:
         return

@@ -108,11 +108,13 @@ def judge(run: Path | None, code: int, state: dict) -> tuple[str, float | None]:
         return "fail", None
     from trainctl.artifacts import RunDir
 
+    from trainctl.sweep.trial import pruned_status
+
     info = RunDir(run).read_json("run.json")
-    if info.get("pruned_at_epoch"):
+    pruned = pruned_status(info)
+    if pruned:
         if info.get("status") != "pruned":
-            RunDir(run).update_run(status="pruned", exit_reason=(
-                f"pruned by the sweep after epoch {info['pruned_at_epoch']}"))
+            RunDir(run).update_run(status="pruned", exit_reason=pruned)
         return "pruned", None
     value = sweep_state.objective_value(run, state["metric"], state["direction"])
     if value is None:

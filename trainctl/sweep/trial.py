@@ -28,16 +28,26 @@ def trial_env(**fields: Any) -> dict[str, str]:
     return {ENV: json.dumps(fields)}
 
 
+def current_trial() -> dict | None:
+    """This process's trial description (:func:`trial_env`), or None outside a sweep."""
+    spec = os.environ.get(ENV)
+    return json.loads(spec) if spec else None
+
+
+def pruned_status(info: dict) -> str | None:
+    """The exit reason of a run the sweep's pruner stopped (run.json ``info``), else None."""
+    epoch = info.get("pruned_at_epoch")
+    return f"pruned by the sweep after epoch {epoch}" if epoch else None
+
+
 def trial_callbacks(run: Any) -> list:
     """``[Reporter]`` in a trial process started by a sweep, else ``[]``.
 
     Args:
         run: the trial's RunDir (its run.json gets the trial's number and parameters).
     """
-    spec = os.environ.get(ENV)
-    if not spec:
-        return []
-    return [make_reporter(json.loads(spec), run)]
+    spec = current_trial()
+    return [make_reporter(spec, run)] if spec is not None else []
 
 
 def make_reporter(spec: dict, run: Any) -> Any:
