@@ -67,9 +67,8 @@ def _own_names(kind: str) -> set[str]:
     """Names trainctl itself registers (the mnist source, ...): built in, not plug-ins."""
     if kind not in REGISTRIES:
         return set()
-    entries = REGISTRIES[kind]._entries
     return {n for n in _plugin_names(kind)
-            if getattr(entries[n].obj, "__module__", "").startswith("trainctl.")}
+            if REGISTRIES[kind].module_of(n).startswith("trainctl.")}
 
 
 def names(kind: str) -> list[str]:

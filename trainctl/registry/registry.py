@@ -145,6 +145,12 @@ class Registry:
             self._ensure_populated()
         return sorted(n for n, e in self._entries.items() if builtins or not e.builtin)
 
+    def module_of(self, name: str) -> str:
+        """The module that registered plug-in ``name`` ("" when unknown), without loading
+        Keras (``trainctl components`` tells trainctl's own names from plug-ins)."""
+        entry = self._entries.get(name)
+        return getattr(entry.obj, "__module__", "") if entry is not None else ""
+
     def entry(self, name: str, *, key: str | None = None,
               where: Location | None = None) -> Entry:
         """The :class:`Entry` for ``name``; ``module.path:Attr`` names are imported; a plug-in

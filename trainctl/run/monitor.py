@@ -51,15 +51,17 @@ def watched(cfg: Any, trial_metric: str | None = None) -> list[tuple[str, str]]:
         >>> watched(cfg)     # fit.callbacks: [{type: EarlyStopping, monitor: val_los}]
         [('fit.callbacks[0].monitor', 'val_los')]
     """
+    from trainctl.registry.specs import split_spec
+
     fit = cfg.experiment.fit
     out = [("fit.monitor", fit.monitor)] if fit.monitor else []
     for i, spec in enumerate(fit.callbacks):
-        name = spec if isinstance(spec, str) else spec.get("type")
-        given = spec.get("monitor") if isinstance(spec, dict) else None
+        name, kwargs = split_spec(spec, key=f"fit.callbacks[{i}]")
+        given = kwargs.get("monitor")
         if isinstance(given, str):
             out.append((f"fit.callbacks[{i}].monitor", given))
         elif given is None and name in KERAS_WATCHERS and (
-                name != "ModelCheckpoint" or isinstance(spec, dict) and spec.get("save_best_only")):
+                name != "ModelCheckpoint" or kwargs.get("save_best_only")):
             out.append((f"fit.callbacks[{i}]", KERAS_WATCHERS[name]))
     if trial_metric:
         out.append(("sweep.objective.metric", trial_metric))
