@@ -277,8 +277,10 @@ def test_mnist_with_the_custom_loop_reaches_seed_accuracy(tmp_path, mnist_dir, m
     assert json.loads((run / "metrics.json").read_text())["sparse_categorical_accuracy"] >= 0.95
 
 
-def test_a_model_with_its_own_train_step_is_refused_by_the_custom_loop(tmp_path):
+def test_a_model_with_its_own_train_step_is_refused_by_the_custom_loop(tmp_path, mnist_dir,
+                                                                        monkeypatch):
     """The custom loop would skip S19's train_step: exit 2 before any run folder."""
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist_dir))  # found like every MNIST test's
     result = CliRunner().invoke(cli, ["fit", str(EXAMPLES / "s19_train_step.yaml"), "--smoke",
                                       "--runs-dir", str(tmp_path), "--set", "fit.loop=custom"])
     assert result.exit_code == 2, result.output
