@@ -126,6 +126,11 @@ def test_a_sweep_folder_lists_its_trials(runs, tmp_path):
     assert {r["id"] for r in listed("--runs", sweep)} == {runs["a"].name, runs["b"].name}
     result = invoke("runs", "list", "--runs", tmp_path / "runs")
     assert result.exit_code == 0 and f"trainctl runs list --runs {sweep}" in result.stderr
+    # --name filters the sweep folders it points to as it filters runs
+    assert f"--runs {sweep}" not in invoke("runs", "list", "--runs", tmp_path / "runs",
+                                           "--name", "other").stderr
+    assert f"--runs {sweep}" in invoke("runs", "list", "--runs", tmp_path / "runs",
+                                       "--name", "SWEEP").stderr
 
 
 def test_a_killed_run_is_told_apart_from_a_live_one(runs, tmp_path):

@@ -139,6 +139,8 @@ def list_runs(folder: Path, *, name: str | None = None, status: str | None = Non
     runs, how = sort_runs(runs, sort) if runs else (runs, None)
     if (Path(folder) / "sweep.json").is_file():
         notes.append(f"sweep {folder}: {total} trial(s)")
+    if name is not None:  # a sweep folder is named after its sweep, like a run
+        sweeps = [s for s in sweeps if name.lower() in s.name.lower()]
     notes += [f"sweep {s}: list its trials with: trainctl runs list --runs {s}" for s in sweeps]
     if not runs:
         notes.append(_nothing(folder, total, name, status))
