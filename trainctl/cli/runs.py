@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from trainctl.cli import cli
+from trainctl.status import STATUSES
 
 
 @cli.group()
@@ -18,8 +19,7 @@ def runs() -> None:
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
               show_default=True, help="A folder of runs (fit's --runs-dir), or a sweep folder.")
 @click.option("--name", metavar="SUBSTR", help="Only runs whose name contains SUBSTR.")
-@click.option("--status", type=click.Choice(["running", "completed", "failed", "interrupted",
-                                             "pruned"]), help="Only runs with this status.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
 @click.option("--sort", metavar="METRIC",
               help="A history key (its best epoch, e.g. val_loss) or test_<name> "
                    "(metrics.json); best first (higher first for accuracy-like names), "

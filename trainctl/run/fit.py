@@ -154,6 +154,7 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
     """
     from trainctl.run.curves import settle_curves
     from trainctl.run.start import settle
+    from trainctl.status import FINISHED
     from trainctl.sweep.trial import pruned_status
 
     try:
@@ -164,7 +165,7 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
                 # a sweep's pruner stopped it (trainctl.sweep.trial): say so in the one
                 # final write, so run.json never shows the trial as completed meanwhile
                 status, reason = "pruned", pruned
-            done = status in ("completed", "pruned")  # trained and saved to the end
+            done = status in FINISHED  # trained and saved to the end
             notes = settle(run, timeout=30.0 if done else 3.0)
             notes += settle_curves(run, keep=done)
             end = now()

@@ -29,6 +29,7 @@ from typing import Any
 import keras
 
 from trainctl.artifacts import RunDir
+from trainctl.status import FINISHED
 
 # MLflow's parameter names take letters, digits, _ - . space : and /
 _INDEX = str.maketrans({"[": ".", "]": None})
@@ -140,7 +141,7 @@ class MlflowTracker(keras.callbacks.Callback):
         run with the matching status."""
         if self.client is None:
             return
-        if status in ("completed", "pruned"):  # a pruned trial ran to its end too
+        if status in FINISHED:  # a pruned trial ran to its end too
             def finish_logging() -> None:
                 metrics = self.run.file("metrics.json")
                 if metrics.is_file():

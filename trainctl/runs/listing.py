@@ -16,7 +16,6 @@ from trainctl.errors import UsageError, did_you_mean
 from trainctl.run.monitor import monitor_mode
 from trainctl.runs.summary import RunSummary, best_of, is_run, summarize
 
-STATUSES = ("running", "completed", "failed", "interrupted", "pruned")
 TEST_COLUMNS = 4  # the table's test metrics (the most common ones); --json has them all
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainctl.status import FINISHED
 from trainctl.sweep.state import trial_folder, trial_name
 
 
@@ -106,4 +107,4 @@ def _finished(run: Path) -> bool:
         status = json.loads((run / "run.json").read_text()).get("status")
     except (OSError, ValueError):
         return False
-    return status in ("completed", "pruned")
+    return status in FINISHED
