@@ -71,6 +71,15 @@ def test_plot_figure_lines_carry_each_runs_history(runs):
         assert train.get_color() == val.get_color() and val.get_linestyle() == "--"
     colors = {line.get_color() for line in panels["loss"].get_lines()}
     assert len(colors) == 2  # one colour per run
+    # one key under the panels, none on them (a legend per panel covered the curves)
+    assert all(ax.get_legend() is None for ax in panels.values())
+    (key,) = fig.legends
+    entries = {t.get_text(): h for t, h in zip(key.get_texts(), key.legend_handles)}
+    assert set(entries) == {runs["three"].name, runs["two"].name, "train", "validation (val_)"}
+    assert entries[runs["two"].name].get_color() == lines[f"{runs['two'].name}: loss"].get_color()
+    renderer = fig.canvas.get_renderer()
+    key_top = key.get_window_extent(renderer).y1
+    assert all(ax.get_tightbbox(renderer).y0 >= key_top for ax in panels.values())
 
 
 def test_plot_command_one_metric_to_a_file(runs, tmp_path):

@@ -130,11 +130,16 @@ def curves_figure(histories: Sequence[tuple[str, History]], metrics: Sequence[st
     metrics = list(metrics) if metrics is not None else choose_metrics(histories, None)
     cols = max(1, min(len(metrics), 3))
     rows = max(1, math.ceil(len(metrics) / cols))
-    fig = Figure(figsize=(PANEL[0] * cols, PANEL[1] * rows + TITLE), dpi=100)
+    several = len(histories) > 1
+    # several runs: one legend under the panels (a colour per run, solid train and dashed
+    # validation), as a legend per panel listing every run's lines would cover the curves
+    key_cols = max(1, int(PANEL[0] * cols // KEY_WIDTH))
+    key_rows = math.ceil((len(histories) + 2) / key_cols) if several else 0
+    key_height = KEY_ROW * key_rows
+    fig = Figure(figsize=(PANEL[0] * cols, PANEL[1] * rows + TITLE + key_height), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    _fixed_margins(fig, rows, cols)
-    several = len(histories) > 1
+    _fixed_margins(fig, rows, cols, bottom=BOTTOM + key_height)
     for ax, metric in zip(axes, metrics):
         for i, (label, history) in enumerate(histories):
             for key, style in ((metric, "-"), (f"val_{metric}", "--")):
@@ -149,29 +154,47 @@ def curves_figure(histories: Sequence[tuple[str, History]], metrics: Sequence[st
         # short tick labels (2.5 and "1e-4" above, not 0.000250) fit the fixed margins
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if not several:
+            ax.legend(fontsize=7)
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
+    if several:
+        _runs_key(fig, [label for label, _ in histories], key_cols)
     if title or not several and histories:
         fig.suptitle(title or histories[0][0], fontsize=10)
     return fig
 
 
-# Inches: a panel, the figure title's band, and the margins around and between panels.
+# Inches: a panel, the figure title's band, and the margins around and between panels;
+# the runs' key: one row's height and one entry's width (a run id at font size 7).
 PANEL = (4.6, 3.3)
 TITLE = 0.3
 LEFT, RIGHT, TOP, BOTTOM, WSPACE, HSPACE = 0.7, 0.2, 0.45, 0.5, 0.7, 0.8
+KEY_ROW, KEY_WIDTH = 0.2, 3.0
 
 
-def _fixed_margins(fig: Figure, rows: int, cols: int) -> None:
+def _fixed_margins(fig: Figure, rows: int, cols: int, bottom: float = BOTTOM) -> None:
     """Margins set in inches, not measured by ``tight_layout``, which draws the whole
     figure once more (about half the drawing time: the time a completed run waits)."""
     width, height = fig.get_size_inches()
     axis_w = (width - LEFT - RIGHT - WSPACE * (cols - 1)) / cols
-    axis_h = (height - TOP - TITLE - BOTTOM - HSPACE * (rows - 1)) / rows
+    axis_h = (height - TOP - TITLE - bottom - HSPACE * (rows - 1)) / rows
     fig.subplots_adjust(left=LEFT / width, right=1 - RIGHT / width,
-                        top=1 - (TOP + TITLE) / height, bottom=BOTTOM / height,
+                        top=1 - (TOP + TITLE) / height, bottom=bottom / height,
                         wspace=WSPACE / axis_w, hspace=HSPACE / axis_h)
+
+
+def _runs_key(fig: Figure, labels: Sequence[str], columns: int) -> None:
+    """The legend of several runs, under the panels: each run's colour, then the two
+    line styles (train solid, validation dashed)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=3, label=label)
+               for i, label in enumerate(labels)]
+    handles += [Line2D([], [], color="grey", linestyle=style, label=label)
+                for style, label in (("-", "train"), ("--", "validation (val_)"))]
+    fig.legend(handles=handles, loc="lower center", ncols=columns, fontsize=7,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
 def save_png(fig: Figure, path: Path) -> Path:
