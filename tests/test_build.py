@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -201,6 +203,24 @@ def test_bug_in_a_plugin_model_is_reported_with_its_file_and_line(write_config, 
         f"{path}:4:9: model.type: {name}Model failed in its own Python code, not on its input "
         f"shapes: NameError: name 'undefined_name' is not defined (raised at "
         f"{tmp_path / 'plugin_bug_model.py'}:14, in call: return x * undefined_name)")
+
+
+def test_bug_in_a_plugin_installed_among_libraries_is_still_the_users(write_config, tmp_path,
+                                                                       monkeypatch):
+    import trainctl.diagnose
+
+    # as if the plug-in were installed in site-packages: its folder is a library folder
+    libraries = trainctl.diagnose._library_dirs()
+    monkeypatch.setattr(trainctl.diagnose, "_library_dirs",
+                        lambda: [*libraries, os.path.join(str(tmp_path), "")])
+    name = plugin_module(tmp_path, "installed", "return x * undefined_name")
+    text = "imports: [plugin_bug_installed]\n" + MULTI.replace(
+        "{type: Add, name: added, inputs: [da, db]}",
+        f"{{type: {name}Layer, name: added, inputs: da}}")
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    assert (f"(raised at {tmp_path / 'plugin_bug_installed.py'}:{PLUGIN_LINE}, in call: "
+            "return x * undefined_name)") in str(exc.value)
 
 
 def test_value_error_in_a_plugin_layer_is_still_a_shape_problem(write_config, tmp_path):

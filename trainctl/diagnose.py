@@ -101,8 +101,8 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _library_dirs() -> list[str]:
-    """Folders of code that is not the user's (a plug-in installed in site-packages is
-    not told apart: its error keeps the generic message)."""
+    """Folders of code that is not the user's (but see :func:`_user_frame`: an imported
+    plug-in is the user's wherever it is installed)."""
     import os
     import sys
     import sysconfig
@@ -117,14 +117,21 @@ def _library_dirs() -> list[str]:
 
 
 def _user_frame(exc: BaseException, libraries: list[str]) -> Any:
-    """The last frame of ``exc``'s traceback in user code (a FrameSummary), or None."""
+    """The last frame of ``exc``'s traceback in user code (a FrameSummary), or None:
+    outside the libraries, or in a plug-in the config imported (one installed in
+    site-packages too)."""
     import os
     import traceback
 
-    user = None
+    from trainctl.plugins import plugin_paths
+
+    plugins, user = plugin_paths(), None
     for frame in traceback.extract_tb(exc.__traceback__):
         name = frame.filename
-        if name.startswith("<") or os.path.abspath(name).startswith(tuple(libraries)):
+        if name.startswith("<"):
+            continue
+        path = os.path.abspath(name)
+        if path.startswith(tuple(libraries)) and not path.startswith(plugins):
             continue
         user = frame
     return user

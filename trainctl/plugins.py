@@ -34,6 +34,27 @@ def add_search_path(config_dir: Path) -> None:
         sys.path.insert(0, text)
 
 
+# Where the imported plug-ins live (a module's file, a package's folder): their frames
+# are the user's code even when installed in site-packages (trainctl.diagnose).
+_plugin_paths: set[str] = set()
+
+
+def plugin_paths() -> tuple[str, ...]:
+    """The files and folders (ending in a separator) of the plug-ins imported so far."""
+    return tuple(_plugin_paths)
+
+
+def _remember(module: ModuleType) -> ModuleType:
+    import os
+
+    file = getattr(module, "__file__", None)
+    if file:
+        path = os.path.abspath(file)
+        package = os.path.basename(path) == "__init__.py"
+        _plugin_paths.add(os.path.join(os.path.dirname(path), "") if package else path)
+    return module
+
+
 def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
     """Import ``name``; any failure becomes a ConfigError naming the config key."""
     if name.partition(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
@@ -41,7 +62,7 @@ def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
 
         import_tensorflow()  # `keras.layers:X` in a config: without TensorFlow's start-up noise
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name and name.startswith(exc.name):
             raise ConfigError(
@@ -55,6 +76,9 @@ def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
         raise ConfigError(
             f"importing {name!r} failed: {type(exc).__name__}: {exc} "
             f"(at {last.filename}:{last.lineno})", key=key, where=where) from None
+    if name.partition(".")[0] not in ("keras", "tensorflow"):
+        _remember(module)
+    return module
 
 
 def import_plugins(modules: list[str], *, config_dir: Path,
