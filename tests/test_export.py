@@ -166,6 +166,29 @@ def test_an_existing_export_needs_force_and_bad_paths_are_exit_2(graph_run, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sm"]  # no temp or old copy left
     wrong = invoke("export", graph_run, "--format", "litert", "--output", tmp_path / "m.onnx")
     assert wrong.exit_code == 2 and "a litert model is a .tflite file" in wrong.output
+    wrong = invoke("export", graph_run, "--format", "saved_model", "--output", tmp_path / "m.onnx")
+    assert wrong.exit_code == 2 and "a SavedModel is a folder, not a .onnx file" in wrong.output
+
+
+def test_force_replaces_an_earlier_export_only(graph_run, tmp_path):
+    # --force moved the folder aside and deleted it: a folder of notes, the run itself
+    notes = tmp_path / "precious"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    for folder, says in ((notes, "a folder that is not a SavedModel"),
+                         (graph_run, "holds the run folder"),
+                         (graph_run.parent, "holds the run folder")):
+        result = invoke("export", graph_run, "--format", "saved_model", "--output", folder,
+                        "--force")
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert "Traceback" not in result.output
+    assert (notes / "notes.txt").read_text() == "mine"
+    assert (graph_run / "run.json").is_file() and (graph_run / "model.keras").is_file()
+    (tmp_path / "m.tflite").mkdir()
+    result = invoke("export", graph_run, "--format", "litert", "--output",
+                    tmp_path / "m.tflite", "--force")
+    assert result.exit_code == 2 and "is a folder; a litert model is a .tflite file" in \
+        result.output
 
 
 def test_onnx_without_its_packages_names_them(graph_run, monkeypatch):

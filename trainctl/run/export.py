@@ -62,7 +62,11 @@ def output_path(run_path: Path, fmt: str, output: Optional[Path], *, force: bool
     target = Path(output) if output is not None else Path(run_path) / DEFAULT_OUTPUT[fmt]
     suffix = SUFFIX.get(fmt)
     if suffix and target.suffix != suffix:
-        raise UsageError(f"--output {target}: a {fmt} model is a {suffix} file")
+        raise UsageError(f"--output {target}: {ARTICLE[fmt]} {fmt} model is a {suffix} file")
+    if fmt == "saved_model" and target.suffix in FILE_SUFFIXES:
+        raise UsageError(f"--output {target}: a SavedModel is a folder, not a "
+                         f"{target.suffix} file\n  hint: --format {FILE_SUFFIXES[target.suffix]}"
+                         " writes that file, or give a folder name")
     if output is not None and not target.parent.is_dir():
         raise UsageError(f"--output {target}: folder {target.parent} does not exist")
     if target.exists() and not force:
@@ -70,7 +74,30 @@ def output_path(run_path: Path, fmt: str, output: Optional[Path], *, force: bool
                          "--output another path")
     if fmt == "saved_model" and target.is_file():
         raise UsageError(f"--output {target}: is a file; a SavedModel is a folder")
+    if target.exists():
+        _check_replaceable(target, Path(run_path), fmt)
     return target
+
+
+# An article for each format's name, and the formats written as one file by suffix.
+ARTICLE = {"saved_model": "a", "litert": "a", "onnx": "an"}
+FILE_SUFFIXES = {suffix: fmt for fmt, suffix in SUFFIX.items()}
+
+
+def _check_replaceable(target: Path, run_path: Path, fmt: str) -> None:
+    """``--force`` replaces an earlier export only: never the run folder or a folder
+    holding it, and never a folder that is not a SavedModel (it would be deleted)."""
+    if run_path.resolve().is_relative_to(target.resolve()):
+        raise UsageError(f"--output {target}: holds the run folder {run_path}; --force would "
+                         "delete the run\n  hint: give a new path for the export")
+    if target.is_dir() and fmt != "saved_model":
+        raise UsageError(f"--output {target}: is a folder; {ARTICLE[fmt]} {fmt} model is a "
+                         f"{SUFFIX[fmt]} file")
+    if target.is_dir() and not (target / "saved_model.pb").is_file():
+        raise UsageError(f"--output {target}: a folder that is not a SavedModel (no "
+                         "saved_model.pb in it); --force replaces only an earlier export, never "
+                         "other files\n  hint: give a new path for the export, or remove that "
+                         "folder yourself")
 
 
 def sample_inputs(cfg: Any, model: Any) -> tuple[dict[str, np.ndarray], str]:
