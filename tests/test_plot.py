@@ -96,18 +96,33 @@ def test_plot_command_one_metric_to_a_file(runs, tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["loss", "val_loss"]
 
 
-@pytest.mark.parametrize("case", ["metric", "not a run", "no history"])
+@pytest.mark.parametrize("case", ["metric", "not a run", "no history", "no folder", "suffix"])
 def test_plot_command_errors_exit_2(runs, tmp_path, case):
     args = {"metric": [runs["three"], "--metric", "val_acuracy"],
             "not a run": [tmp_path],
-            "no history": [_without_history(runs["three"], tmp_path)]}[case]
-    result = invoke("plot", *args, "--output", tmp_path / "x.png")
+            "no history": [_without_history(runs["three"], tmp_path)],
+            "no folder": [runs["three"], "--output", tmp_path / "nodir" / "x.png"],
+            "suffix": [runs["three"], "--output", tmp_path / "x.jpeg"]}[case]
+    if "--output" not in args:
+        args.append(f"--output={tmp_path / 'x.png'}")
+    result = invoke("plot", *args)
     assert result.exit_code == 2, result.output
     expected = {"metric": "--metric val_acuracy: no run logged it",
                 "not a run": "not a trainctl run folder (no run.json)",
-                "no history": "no history yet"}[case]
+                "no history": "no history yet",
+                "no folder": f"folder {tmp_path / 'nodir'} does not exist",
+                "suffix": "expected a .png, .pdf, .svg file; received .jpeg"}[case]
     assert expected in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "x.png").exists()
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "x.jpeg").exists()
+
+
+def test_plot_leaves_out_a_run_without_history_beside_others(runs, tmp_path):
+    fresh = _without_history(runs["three"], tmp_path)
+    out = tmp_path / "cmp.pdf"
+    result = invoke("plot", runs["three"], fresh, "--output", out)
+    assert result.exit_code == 0, result.output
+    assert f"note: skipped {fresh / 'history.json'}: no history yet" in result.stderr
+    assert out.read_bytes()[:5] == b"%PDF-"  # the suffix chooses the format
 
 
 def _without_history(run: Path, tmp_path: Path) -> Path:

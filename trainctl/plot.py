@@ -36,6 +36,10 @@ PNG = {"compress_level": 1}
 NOT_A_CURVE = ("learning_rate",)
 
 
+class NoHistory(UsageError):
+    """A run folder without history.json (no epoch finished)."""
+
+
 def load_history(run_dir: Path) -> History:
     """The run's history.json as ``{key: [one float per epoch]}``.
 
@@ -55,7 +59,7 @@ def load_history(run_dir: Path) -> History:
                          "that 'trainctl fit' printed, or see 'trainctl runs list'")
     path = run_dir / "history.json"
     if not path.is_file():
-        raise UsageError(f"{path}: no history yet: the run has not finished an epoch")
+        raise NoHistory(f"{path}: no history yet: the run has not finished an epoch")
     try:
         history = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -218,12 +222,15 @@ def save_png(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_runs(run_dirs: Sequence[Path], metric: str | None = None) -> Figure:
+def plot_runs(run_dirs: Sequence[Path], metric: str | None = None,
+              skipped: list[str] | None = None) -> Figure:
     """The curves of several runs in one Figure (``trainctl plot``).
 
     Args:
         run_dirs: run folders; each is labelled by its folder name.
         metric: one metric to draw (with or without ``val_``); default: all.
+        skipped: when given, a run without history (it failed in its first epoch) is
+            left out with a line here, as long as another run has one.
 
     Raises:
         UsageError: a folder that is not a run, a run without history, an unknown metric.
@@ -231,8 +238,46 @@ def plot_runs(run_dirs: Sequence[Path], metric: str | None = None) -> Figure:
     Example:
         >>> fig = plot_runs([Path("runs/a"), Path("runs/b")], metric="loss")
     """
-    histories = [(Path(d).name, load_history(Path(d))) for d in run_dirs]
+    histories, missing = [], []
+    for folder in map(Path, run_dirs):
+        try:
+            histories.append((folder.name, load_history(folder)))
+        except NoHistory as exc:
+            if skipped is None:
+                raise
+            missing.append(exc)
+    if not histories:
+        raise missing[0]
+    if skipped is not None:
+        skipped += [f"skipped {exc}" for exc in missing]
     return curves_figure(histories, choose_metrics(histories, metric))
+
+
+# What the figure can be written as, by the output's suffix (matplotlib's own writers).
+FORMATS = (".png", ".pdf", ".svg")
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as PNG, PDF or SVG by ``path``'s suffix, through a temp file.
+
+    Raises:
+        UsageError: another suffix, or a folder that does not exist.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise UsageError(f"--output {path}: expected a {', '.join(FORMATS)} file; received "
+                         f"{path.suffix or 'no suffix'}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {path}: folder {path.parent} does not exist")
+    if path.suffix.lower() == ".png":
+        return save_png(fig, path)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, format=path.suffix[1:].lower())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def serve() -> None:

@@ -73,10 +73,15 @@ def compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--metric", metavar="NAME",
               help="One metric (its train and val_ curves); default: every metric.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("curves.png"), show_default=True, help="The PNG to write.")
+              default=Path("curves.png"), show_default=True,
+              help="The file to write: .png, .pdf or .svg.")
 def plot(run_dirs: tuple[Path, ...], metric: str | None, output: Path) -> None:
-    """Learning curves of one or more runs (overlaid) as a PNG."""
-    from trainctl.plot import plot_runs, save_png
+    """Learning curves of one or more runs (overlaid) as a PNG (or PDF, SVG)."""
+    from trainctl.plot import plot_runs, save_figure
 
-    save_png(plot_runs(list(run_dirs), metric=metric), output)
+    skipped: list[str] = []
+    figure = plot_runs(list(run_dirs), metric=metric, skipped=skipped)
+    save_figure(figure, output)
+    for line in skipped:
+        click.echo(f"note: {line}", err=True)
     click.echo(str(output))
