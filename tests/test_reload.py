@@ -190,6 +190,9 @@ def test_predict_input_errors_name_the_file_input_and_shapes(run, tmp_path):
     (tmp_path / "junk.npy").write_text("1,2,3\n")
     assert_refused(invoke("predict", run, "--input", str(tmp_path / "junk.npy")),
                    str(tmp_path / "junk.npy"), "not a readable .npy/.npz")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 6), np.float32))
+    assert_refused(invoke("predict", run, "--input", str(tmp_path / "empty.npy")),
+                   str(tmp_path / "empty.npy"), "holds 0 samples")
     np.savez(tmp_path / "one.npz", arr_0=np.zeros((4, 6), np.float32))  # any lone array
     result = invoke("predict", run, "--input", str(tmp_path / "one.npz"), "--output",
                     str(tmp_path / "y.npy"))
@@ -206,3 +209,25 @@ def test_a_run_killed_before_its_model_was_saved_points_to_resume(run):
     output = assert_refused(invoke("evaluate", run), "no model.keras (the run's status is "
                             "'running'); only a completed run can be reused")
     assert f"hint: `trainctl resume {run}` continues it to the end" in output
+
+
+def test_arrays_a_two_input_model_cannot_take_are_data_errors(tmp_path):
+    import keras
+
+    from trainctl.errors import DataError
+    from trainctl.run.predict import check_shape, predict_input
+
+    a, b = keras.Input((3,), name="a"), keras.Input((None, 2), name="b")
+    pooled = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(2, 3)(b))
+    model = keras.Model([a, b], keras.layers.Concatenate()([a, pooled]))
+    path = tmp_path / "x.npz"
+    with pytest.raises(DataError, match=r"different numbers of samples \('a': 4, 'b': 5\)"):
+        check_shape({"a": np.zeros((4, 3)), "b": np.zeros((5, 6, 2))}, model, path)
+    short = {"a": np.zeros((4, 3), np.float32), "b": np.zeros((4, 2, 2), np.float32)}
+    check_shape(short, model, path)  # the shapes fit the inputs; the length is too short
+    with pytest.raises(DataError) as exc:
+        predict_input(model, short, 8, path)
+    assert str(exc.value).startswith(f"--input: {path}: the model cannot take these arrays: ")
+    assert "shaped as for training" in str(exc.value)
+    good = {"a": np.zeros((4, 3), np.float32), "b": np.zeros((4, 5, 2), np.float32)}
+    assert predict_input(model, good, 8, path).shape == (4, 5)

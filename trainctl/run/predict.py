@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,32 @@ def check_shape(x: Any, model: Any, path: Path) -> None:
             raise DataError(f"--input: {path}: input {name!r} has NaN or infinite values; the "
                             f"first is sample {at[0]} (index [{', '.join(map(str, at))}])\n"
                             "  hint: clean the data before predicting")
+    counts = {name: len(arrays[name]) for name in names}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"--input: {path}: the inputs hold different numbers of samples ("
+                        + ", ".join(f"{n!r}: {c}" for n, c in counts.items())
+                        + "); each sample needs a row in every input")
+    if 0 in counts.values():
+        raise DataError(f"--input: {path}: holds 0 samples; nothing to predict")
+
+
+def predict_input(model: Any, x: Any, batch: int, path: Path) -> Any:
+    """``model.predict`` on arrays from ``--input``: what the model cannot take (a sequence
+    shorter than a convolution's kernel, ...) is a DataError naming the file."""
+    import tensorflow as tf
+
+    from trainctl.diagnose import exception_text, plugin_bug
+
+    try:
+        return model.predict(x, batch_size=batch, verbose=0)
+    except (ValueError, tf.errors.InvalidArgumentError) as exc:
+        if plugin_bug(exc) is not None:  # the user's layer code: not the data's fault
+            raise
+        # TensorFlow names the graph node and all its attributes: noise to the user
+        text = re.sub(r" for '\{\{node .*?' with", " with", exception_text(exc, lines=2))
+        raise DataError(f"--input: {path}: the model cannot take these arrays: "
+                        f"{text}\n  hint: the model takes the data "
+                        "after the config's transforms, shaped as for training") from None
 
 
 def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
@@ -175,7 +202,10 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
         check_features(splits.test, sig, what="test", locate=cfg.locate)
         x = splits.test.x
     batch = exp.predict.batch_size or exp.evaluate.batch_size or exp.fit.batch_size
-    y = model.predict(x, batch_size=batch, verbose=0)
+    if input_path is not None:
+        y = predict_input(model, x, batch, input_path)
+    else:
+        y = model.predict(x, batch_size=batch, verbose=0)
     several = isinstance(y, (list, dict))
     output_path = check_output_path(output_path or run.file(
         "predictions.npz" if several else "predictions.npy"), several=several)
