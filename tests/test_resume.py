@@ -150,6 +150,13 @@ def test_resume_on_a_completed_run_changes_nothing(uninterrupted):
     assert result.exit_code == 0, result.output
     assert "completed already" in result.output
     assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.iterdir()} == before
+    # --set is checked (a typo is exit 2) but not applied; the note says how to train on
+    typo = CliRunner().invoke(cli, ["resume", str(uninterrupted), "--set", "fit.epoch=3"])
+    assert typo.exit_code == 2 and "did you mean 'epochs'" in typo.output, typo.output
+    more = CliRunner().invoke(cli, ["resume", str(uninterrupted), "--set", "fit.epochs=9"])
+    assert more.exit_code == 0 and "--set fit.epochs=9 not applied" in more.output
+    assert f"--set model.weights_from={uninterrupted.resolve()}" in more.output
+    assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.iterdir()} == before
 
 
 def test_reproduce_matches_a_deterministic_run_byte_for_byte(uninterrupted, mnist, tmp_path):

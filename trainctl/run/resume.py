@@ -126,6 +126,13 @@ def resume(path: Path, *, overrides: tuple[str, ...] = (), force: bool = False,
     info = run.read_json("run.json")
     if info.get("status") == "completed":
         print(f"{run.path}: the run completed already; nothing to resume", flush=True)
+        if overrides:  # a typo is still an error; a valid change is not applied
+            from trainctl.run.reload import config_base
+
+            load_config(run.file("config.yaml"), overrides, base_dir=config_base(run, info))
+            print(f"note: --set {' '.join(overrides)} not applied: a completed run stays as it "
+                  "is\n  hint: to train on from its weights, start a new run: "
+                  f"trainctl fit CONFIG --set model.weights_from={run.path.resolve()}", flush=True)
         return run
     run = worker_copy(run)
     try:
