@@ -231,3 +231,31 @@ def test_arrays_a_two_input_model_cannot_take_are_data_errors(tmp_path):
     assert "shaped as for training" in str(exc.value)
     good = {"a": np.zeros((4, 3), np.float32), "b": np.zeros((4, 5, 2), np.float32)}
     assert predict_input(model, good, 8, path).shape == (4, 5)
+
+
+def test_changed_plugins_and_data_are_named_before_their_results(run):
+    """evaluate/predict warn when run.json's hashes of plug-ins and data files differ from
+    what they read now (a user edited a plug-in or replaced the data)."""
+    info = json.loads((run / "run.json").read_text())
+    info.update(plugins={"my_layers": "ab12"}, data_files={"/data/d.npz": "cd34"})
+    (run / "run.json").write_text(json.dumps(info))
+    for verb in ("evaluate", "predict"):
+        result = invoke(verb, run)
+        assert result.exit_code == 0, result.output
+        assert ("warning: plug-in module my_layers is not used any more since the run was "
+                "trained: results may differ from the run's") in result.stderr
+        assert "warning: data file /data/d.npz is not used any more" in result.stderr
+
+
+def test_changed_inputs_compares_hashes_and_data_by_content():
+    from trainctl.run.reload import changed_inputs
+
+    info = {"plugins": {"a": "1", "b": "2"}, "data_files": {"/old/d.npz": "9"}}
+    assert changed_inputs(info, plugins={"a": "1", "b": "3", "c": "4"}) == [
+        "plug-in module b changed since the run was trained",
+        "plug-in module c is new since the run was trained"]
+    # the same bytes from another folder (another TRAINCTL_DATA_DIR) are the same data
+    assert changed_inputs(info, data_files={"/new/d.npz": "9"}) == []
+    assert changed_inputs(info, data_files={"/old/d.npz": "8"}) == [
+        "data file /old/d.npz changed since the run was trained"]
+    assert changed_inputs({}, plugins={"a": "1"}) == []  # a run.json without hashes

@@ -225,6 +225,32 @@ def test_a_glob_takes_the_newest_completed_run(tmp_path):
         resolve("runs/other-*", config_dir=tmp_path, locate=locate)
 
 
+def test_reproduce_starts_from_the_file_the_run_started_from(tmp_path, write_config):
+    from trainctl.config import load_config
+    from trainctl.errors import UsageError
+    from trainctl.run.reproduce import pin_weights_source
+    from trainctl.transfer.load import sha256
+
+    cfg = load_config(write_config(TRANSFER.format(source="runs/mnist-mlp-*", head="binary")),
+                      semantic=False)
+    used = tmp_path / "old-run" / "model.keras"
+    used.parent.mkdir()
+    used.write_bytes(b"PK\x03\x04 the weights it started from")
+    record = {"given": "runs/mnist-mlp-*", "source": str(used), "sha256": sha256(used)}
+    # the glob may match a newer run by now: the re-run starts from the recorded file
+    pinned = pin_weights_source(cfg, record)
+    assert pinned.experiment.model.weights_from.path == str(used)
+    assert pinned.raw["model"]["weights_from"] == {"path": str(used)}
+    assert cfg.experiment.model.weights_from == "runs/mnist-mlp-*"  # the original untouched
+    assert pin_weights_source(cfg, None) is cfg
+    used.write_bytes(b"PK\x03\x04 overwritten by a user")
+    with pytest.raises(UsageError, match="changed since the run started from it"):
+        pin_weights_source(cfg, record)
+    used.unlink()
+    with pytest.raises(UsageError, match="which is gone"):
+        pin_weights_source(cfg, record)
+
+
 def test_resuming_does_not_read_the_source(tmp_path, write_config):
     from trainctl.config import load_config
     from trainctl.transfer.load import load_weights_from

@@ -23,7 +23,7 @@ def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict
     from trainctl.data import load_splits, make_dataset
     from trainctl.data.checks import check_split
     from trainctl.run.plan import signature
-    from trainctl.run.reload import reopen
+    from trainctl.run.reload import reopen, warn_changed
 
     run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
     exp = cfg.experiment
@@ -35,6 +35,7 @@ def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict
                         "evaluate on")
     check_split(splits.test, sig, what="test", locate=cfg.locate)
     info = run.read_json("run.json")
+    warn_changed(info, data_files=splits.files)
     smoke = bool(info.get("smoke"))
     batch = exp.evaluate.batch_size or exp.fit.batch_size
     ds = make_dataset(splits.test, batch_size=batch, shuffle=False, seed=exp.seed,

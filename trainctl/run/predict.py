@@ -179,7 +179,7 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     from trainctl.data import load_splits
     from trainctl.data.checks import check_features
     from trainctl.run.plan import signature
-    from trainctl.run.reload import reopen
+    from trainctl.run.reload import reopen, warn_changed
 
     from trainctl.run.generate import SAMPLES, generator_of, latents
 
@@ -200,6 +200,7 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
         if splits.test is None:
             raise DataError("the dataset has no test split; pass --input FILE.npy")
         check_features(splits.test, sig, what="test", locate=cfg.locate)
+        warn_changed(run.read_json("run.json"), data_files=splits.files)
         x = splits.test.x
     batch = exp.predict.batch_size or exp.evaluate.batch_size or exp.fit.batch_size
     if input_path is not None:

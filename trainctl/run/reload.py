@@ -235,7 +235,7 @@ def reopen(path: Path, *, verbose: bool = False,
         ConfigError: a plug-in module the run used cannot be imported any more.
     """
     from trainctl.build import attach_io, compile_model
-    from trainctl.plugins import import_plugins
+    from trainctl.plugins import import_plugins, module_hashes
     from trainctl.run.runtime import import_tensorflow
 
     run = RunDir.open(path)
@@ -249,7 +249,9 @@ def reopen(path: Path, *, verbose: bool = False,
     import_tensorflow(verbose)
     import keras
 
-    import_plugins(list(cfg.experiment.imports), config_dir=cfg.config_dir, locate=cfg.locate)
+    modules = import_plugins(list(cfg.experiment.imports), config_dir=cfg.config_dir,
+                             locate=cfg.locate)
+    warn_changed(info, plugins=module_hashes(modules))
     objects = custom_objects(cfg)
     try:
         model = keras.saving.load_model(model_path, custom_objects=objects, compile=False,
@@ -259,3 +261,36 @@ def reopen(path: Path, *, verbose: bool = False,
     model = attach_io(model, cfg.experiment, cfg.locate)  # a subclassed model has no outputs
     compile_model(model, cfg.experiment, cfg.locate)
     return run, cfg, model
+
+
+def changed_inputs(info: dict, *, plugins: dict[str, str] | None = None,
+                   data_files: dict[str, str] | None = None) -> list[str]:
+    """What differs from the plug-in modules and data files the run was trained with
+    (run.json's sha256 of each), one line each; only the kinds given are compared.
+
+    Example:
+        >>> changed_inputs({"plugins": {"my_layers": "ab12..."}}, plugins={"my_layers": "cd34..."})
+        ['plug-in module my_layers changed since the run was trained']
+    """
+    lines = []
+    for kind, now, recorded in (("plug-in module", plugins, info.get("plugins")),
+                                ("data file", data_files, info.get("data_files"))):
+        if now is None or not isinstance(recorded, dict):
+            continue
+        if kind == "data file" and sorted(recorded.values()) == sorted(now.values()):
+            continue  # the same bytes, read from another path (another TRAINCTL_DATA_DIR)
+        for name in sorted(recorded.keys() | now.keys()):
+            if recorded.get(name) != now.get(name):
+                how = ("is new" if name not in recorded else "is not used any more"
+                       if name not in now else "changed")
+                lines.append(f"{kind} {name} {how} since the run was trained")
+    return lines
+
+
+def warn_changed(info: dict, **current: dict[str, str]) -> None:
+    """Print a warning for each of :func:`changed_inputs`' lines (to stderr)."""
+    import sys
+
+    for line in changed_inputs(info, **current):
+        print(f"warning: {line}: results may differ from the run's", file=sys.stderr,
+              flush=True)

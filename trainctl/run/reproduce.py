@@ -75,7 +75,7 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
     """
     from trainctl.run.fit import fit
     from trainctl.run.plan import Plan
-    from trainctl.run.reload import run_config
+    from trainctl.run.reload import changed_inputs, run_config
 
     original = RunDir.open(path)
     info = original.read_json("run.json")
@@ -84,7 +84,7 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
         then = "; `trainctl resume` continues it" if status in ("interrupted", "running") else ""
         raise UsageError(f"{original.path}: only a completed run can be reproduced (its status "
                          f"is {status!r}){then}")
-    cfg = run_config(original, info)
+    cfg = pin_weights_source(run_config(original, info), info.get("weights_from"))
     plan = Plan(**info["plan"]) if info.get("plan") else None
     new = fit(cfg, runs_dir=runs_dir or original.path.parent, name=f"{cfg.run_name}-reproduce",
               smoke=bool(info.get("smoke")), verbose=verbose, seed=info.get("seed"), plan=plan)
@@ -92,6 +92,10 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
     tolerance = 0.0 if exact else TOLERANCE
     rows = differences(values(original), values(new), tolerance)
     rule = "exactly (runtime.deterministic)" if exact else f"within {tolerance} (absolute)"
+    again = new.read_json("run.json")
+    for line in changed_inputs(info, plugins=again.get("plugins") or {},
+                               data_files=again.get("data_files") or {}):
+        print(f"note: {line}: the re-run used the new one", flush=True)
     record = {"run": str(new.path), "time": now(), "tolerance": tolerance, "matched": not rows,
               "differences": len(rows)}
     original.update_run(reproductions=[*info.get("reproductions", []), record])
@@ -102,3 +106,36 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
         print(f"reproduced: every history value and test metric matches {rule}", flush=True)
     print(new.path, flush=True)
     return not rows
+
+
+def pin_weights_source(cfg: Any, record: dict | None) -> Any:
+    """``cfg`` starting from the very file the run started from (run.json's
+    ``weights_from``), not from what its ``model.weights_from`` names today: a glob
+    (``runs/mnist-mlp-*``) may now match a newer run.
+
+    Raises:
+        UsageError: that file is gone or its bytes changed (sha256).
+    """
+    import copy
+    import dataclasses
+
+    from trainctl.config.schema import WeightsFrom
+    from trainctl.transfer.load import sha256
+    from trainctl.transfer.source import parts
+
+    if not record or "source" not in record or "sha256" not in record:
+        return cfg  # no weights_from, or a --smoke run that skipped a missing source
+    source = Path(record["source"])
+    if not source.is_file():
+        raise UsageError(f"model.weights_from: the run started from {source}, which is gone; "
+                         "a re-run from other weights would not reproduce it")
+    if sha256(source) != record["sha256"]:
+        raise UsageError(f"model.weights_from: {source} changed since the run started from it "
+                         "(sha256 differs); a re-run from these weights would not reproduce it")
+    skip = parts(cfg.experiment.model.weights_from)[2]
+    pinned = WeightsFrom(path=str(source), skip_mismatch=skip)
+    model = cfg.experiment.model.model_copy(update={"weights_from": pinned})
+    raw = copy.deepcopy(cfg.raw)
+    raw["model"]["weights_from"] = pinned.model_dump(exclude_defaults=True)
+    return dataclasses.replace(cfg, experiment=cfg.experiment.model_copy(update={"model": model}),
+                               raw=raw)
