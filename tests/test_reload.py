@@ -206,9 +206,35 @@ def test_a_run_killed_before_its_model_was_saved_points_to_resume(run):
     (run / "model.keras").unlink()
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
-    output = assert_refused(invoke("evaluate", run), "no model.keras (the run's status is "
-                            "'running'); only a completed run can be reused")
-    assert f"hint: `trainctl resume {run}` continues it to the end" in output
+    output = assert_refused(invoke("evaluate", run), f"{run / 'model.keras'}: not found (the "
+                            "run did not complete (status 'running'))")
+    assert (f"hint: `trainctl resume {run}` continues it to the end; --checkpoint best or last "
+            "uses checkpoints/") in output
+
+
+def test_a_checkpoint_is_evaluated_and_predicted_with_on_request(run, tmp_path):
+    """--checkpoint best|last: the model of an unfinished run (or the best epoch's)."""
+    (run / "model.keras").unlink()
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "interrupted"}))
+    before = (run / "metrics.json").read_bytes()
+    result = invoke("evaluate", run, "--checkpoint", "last")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("test - loss: ")
+    assert (run / "metrics.json").read_bytes() == before  # the final model's, kept
+    record = json.loads((run / "run.json").read_text())["records"][-1]
+    assert record["kind"] == "evaluate" and record["checkpoint"] == "last"
+    assert f"loss: {record['metrics']['loss']:.4f}" in result.output
+    out = tmp_path / "y.npy"
+    result = invoke("predict", run, "--checkpoint", "last", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (16, 3)
+    record = json.loads((run / "run.json").read_text())["records"][-1]
+    assert record["kind"] == "predict" and record["checkpoint"] == "last"
+    (run / "checkpoints" / "best.keras").unlink(missing_ok=True)
+    output = assert_refused(invoke("evaluate", run, "--checkpoint", "best"),
+                            f"{run / 'checkpoints' / 'best.keras'}: not found")
+    assert "--checkpoint last uses checkpoints/" in output
 
 
 def test_arrays_a_two_input_model_cannot_take_are_data_errors(tmp_path):

@@ -9,18 +9,32 @@ import click
 from trainctl.cli import cli
 
 
+def model_options(command):
+    """--checkpoint, --unsafe and --verbose: how evaluate, predict and export load a run."""
+    options = [
+        click.option("--checkpoint", type=click.Choice(["final", "best", "last"]),
+                     default="final", show_default=True,
+                     help="The model: final (model.keras), or checkpoints/best.keras or "
+                          "last.keras (also of a run that did not complete)."),
+        click.option("--unsafe", is_flag=True,
+                     help="Load the model without Keras's safe mode (it may run Python code "
+                          "stored in the file, e.g. a Lambda layer): only for files you trust."),
+        click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--unsafe", is_flag=True,
-              help="Load model.keras without Keras's safe mode (it may run Python code stored "
-                   "in the file, e.g. a Lambda layer): only for files you trust.")
-@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
-def evaluate(run_dir: Path, unsafe: bool, verbose: bool) -> None:
-    """Evaluate a run's model on the test split; writes metrics.json."""
+@model_options
+def evaluate(run_dir: Path, checkpoint: str, unsafe: bool, verbose: bool) -> None:
+    """Evaluate a run's model on the test split; writes metrics.json (final model only)."""
     from trainctl.run.console import format_metrics
     from trainctl.run.evaluate import evaluate as run_evaluate
 
-    metrics = run_evaluate(run_dir, verbose=verbose, unsafe=unsafe)
+    metrics = run_evaluate(run_dir, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     click.echo(f"test - {format_metrics(metrics)}")
 
 
@@ -32,19 +46,16 @@ def evaluate(run_dir: Path, unsafe: bool, verbose: bool) -> None:
 @click.option("--output", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save predictions: .npy, or .npz keyed by output name for a "
                    "model with several outputs (default: RUN_DIR/predictions.npy|.npz).")
-@click.option("--unsafe", is_flag=True,
-              help="Load model.keras without Keras's safe mode (it may run Python code stored "
-                   "in the file, e.g. a Lambda layer): only for files you trust.")
-@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
+@model_options
 def predict(run_dir: Path, input_path: Path | None, output_path: Path | None,
-            unsafe: bool, verbose: bool) -> None:
+            checkpoint: str, unsafe: bool, verbose: bool) -> None:
     """Predict with a run's model."""
     import numpy as np
 
     from trainctl.run.predict import predict as run_predict
 
     path, y = run_predict(run_dir, input_path=input_path, output_path=output_path,
-                          verbose=verbose, unsafe=unsafe)
+                          verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     shape = {k: np.shape(v) for k, v in y.items()} if isinstance(y, dict) else \
         [np.shape(v) for v in y] if isinstance(y, list) else np.shape(y)
     click.echo(f"predictions {shape} -> {path}")
@@ -60,12 +71,9 @@ def predict(run_dir: Path, input_path: Path | None, output_path: Path | None,
               help="Where to write it (default: RUN_DIR/exports/saved_model/, "
                    "exports/litert/model.tflite or exports/onnx/model.onnx).")
 @click.option("--force", is_flag=True, help="Replace an existing export at that path.")
-@click.option("--unsafe", is_flag=True,
-              help="Load model.keras without Keras's safe mode (it may run Python code stored "
-                   "in the file, e.g. a Lambda layer): only for files you trust.")
-@click.option("--verbose", is_flag=True, help="Show TensorFlow's start-up messages.")
-def export(run_dir: Path, fmt: str, output_path: Path | None, force: bool, unsafe: bool,
-           verbose: bool) -> None:
+@model_options
+def export(run_dir: Path, fmt: str, output_path: Path | None, force: bool, checkpoint: str,
+           unsafe: bool, verbose: bool) -> None:
     """Export a run's model for serving, checked against Keras on its test data.
 
     The artifact is loaded with its own runtime and a batch of the test split runs
@@ -75,5 +83,5 @@ def export(run_dir: Path, fmt: str, output_path: Path | None, force: bool, unsaf
     from trainctl.run.export import export as run_export
 
     record = run_export(run_dir, fmt=fmt, output=output_path, force=force, verbose=verbose,
-                        unsafe=unsafe)
+                        unsafe=unsafe, checkpoint=checkpoint)
     click.echo(record["output"])

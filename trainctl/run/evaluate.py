@@ -13,10 +13,13 @@ from pathlib import Path
 from trainctl.errors import DataError
 
 
-def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict[str, float]:
+def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False,
+             checkpoint: str = "final") -> dict[str, float]:
     """Evaluate the run's model on the test split; write metrics.json and record it.
 
     ``unsafe``: load model.keras with Keras's safe mode off (see :func:`reload.reopen`).
+    ``checkpoint``: ``best`` or ``last`` evaluates that checkpoint instead; metrics.json
+    (the final model's) is left as it is and the record names the checkpoint.
     The test split is checked against the model first (shapes, labels, NaN/inf), as
     ``fit`` checks it: the data file may have changed since the run.
     """
@@ -25,7 +28,7 @@ def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict
     from trainctl.run.plan import signature
     from trainctl.run.reload import reopen, warn_changed
 
-    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
+    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     exp = cfg.experiment
     sig = signature(model, cfg)
     splits = load_splits(exp.data, config_dir=cfg.config_dir, signature=sig,
@@ -43,6 +46,9 @@ def evaluate(path: Path, *, verbose: bool = False, unsafe: bool = False) -> dict
     result = model.evaluate(ds, steps=None if smoke else exp.evaluate.steps,
                             return_dict=True, verbose=0)
     metrics = {k: float(v) for k, v in result.items()}
-    run.write_json("metrics.json", metrics)
-    run.add_record("evaluate", {"metrics": metrics})
+    if checkpoint == "final":
+        run.write_json("metrics.json", metrics)
+        run.add_record("evaluate", {"metrics": metrics})
+    else:
+        run.add_record("evaluate", {"checkpoint": checkpoint, "metrics": metrics})
     return metrics

@@ -167,7 +167,7 @@ def remove(path: Path) -> None:
 
 
 def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool = False,
-           verbose: bool = False, unsafe: bool = False) -> dict:
+           verbose: bool = False, unsafe: bool = False, checkpoint: str = "final") -> dict:
     """Export the run in ``path`` as ``fmt``, check it with its runtime, record it.
 
     Args:
@@ -177,6 +177,7 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
         force: replace an existing artifact there.
         verbose: TensorFlow's start-up messages.
         unsafe: load model.keras without Keras's safe mode (see ``reload.reopen``).
+        checkpoint: ``final`` (model.keras), ``best`` or ``last`` (``checkpoints/``).
 
     Returns:
         The record added to run.json (format, output, runtime, samples, max_abs_diff,
@@ -197,7 +198,7 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
 
     check_packages(fmt)
     target = output_path(Path(path), fmt, output, force=force)
-    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
+    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     inputs, where = sample_inputs(cfg, model)
     want = keras_outputs(model, inputs)
     created = make_parents(target)
@@ -213,6 +214,7 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
         diff, tolerance = largest_difference(got, want), TOLERANCE[fmt]
         samples = len(next(iter(inputs.values())))
         record = {"format": fmt, "output": str(target), "runtime": runtime,
+                  **({"checkpoint": checkpoint} if checkpoint != "final" else {}),
                   "inputs": f"{samples} samples of the {where}", "max_abs_diff": diff,
                   "tolerance": tolerance, "passed": diff <= tolerance}
         print(f"{fmt}: {runtime} vs Keras on {samples} samples of the {where}: "

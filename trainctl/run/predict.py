@@ -170,10 +170,12 @@ def predict_input(model: Any, x: Any, batch: int, path: Path) -> Any:
 
 
 def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
-            verbose: bool = False, unsafe: bool = False) -> tuple[Path, Any]:
+            verbose: bool = False, unsafe: bool = False,
+            checkpoint: str = "final") -> tuple[Path, Any]:
     """Predict on ``input_path`` (or the test split); save to ``output_path``.
 
     ``unsafe``: load model.keras with Keras's safe mode off (see :func:`reload.reopen`).
+    ``checkpoint``: ``best`` or ``last`` predicts with that checkpoint (recorded).
     The input is checked first (names, shapes, NaN/inf).
     """
     from trainctl.data import load_splits
@@ -183,7 +185,7 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
 
     from trainctl.run.generate import SAMPLES, generator_of, latents
 
-    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe)
+    run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     exp = cfg.experiment
     generator = generator_of(model)
     if generator is not None:  # a GAN: samples from its generator (trainctl.run.generate)
@@ -214,7 +216,8 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     source = "seeded latent vectors" if generator is not None else "test split"
     run.add_record("predict", {"input": str(input_path) if input_path else source,
                                "output": str(output_path),
-                               "shape": None if several else list(np.shape(y))})
+                               "shape": None if several else list(np.shape(y)),
+                               **({"checkpoint": checkpoint} if checkpoint != "final" else {})})
     return Path(output_path), y
 
 

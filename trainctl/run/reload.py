@@ -32,6 +32,7 @@ from typing import Any, Iterator
 from trainctl.artifacts import RunDir
 from trainctl.config import LoadedConfig, load_config
 from trainctl.errors import UsageError
+from trainctl.transfer.source import CHECKPOINTS  # --checkpoint: the names weights_from uses
 
 # `module.path:Attr` as a component name (not a path, not a URL).
 _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -145,6 +146,26 @@ _REDO = ("the run's model cannot be read from this file: run 'trainctl fit' agai
          "(the run's checkpoints/ may hold an intact copy)")
 
 
+def _missing(path: Path, status: Any) -> str:
+    """Why a run has no ``path`` and what to use instead."""
+    final = path.name == "model.keras"
+    run = path.parent if final else path.parent.parent
+    others = [name for name in ("best", "last") if (run / CHECKPOINTS[name]).is_file()]
+    instead = (f"--checkpoint {' or '.join(others)} uses checkpoints/" if others else "")
+    if final and status in ("running", "interrupted", "failed"):
+        hints = [f"`trainctl resume {run}` continues it to the end", instead]
+        why = f"the run did not complete (status {status!r})"
+    elif final:
+        hints, why = [instead], f"the run's status is {status!r}: was the file deleted?"
+    else:
+        hints = [instead, "the final model: leave out --checkpoint" if
+                 (run / "model.keras").is_file() else ""]
+        why = ("best.keras is written when the monitored value improves, last.keras after "
+               "each epoch" if path.parent.name == "checkpoints" else "")
+    hint = "; ".join(h for h in hints if h)
+    return (f"{path}: not found ({why})" + (f"\n  hint: {hint}" if hint else ""))
+
+
 def check_model_file(path: Path, status: Any) -> None:
     """Fail early, naming ``path``, when model.keras is missing, a folder, unreadable,
     or not a ``.keras`` zip archive (truncated, corrupt, something else).
@@ -153,10 +174,7 @@ def check_model_file(path: Path, status: Any) -> None:
     by the load itself and reported by :func:`load_failed`.
     """
     if not path.exists():
-        then = (f"\n  hint: `trainctl resume {path.parent}` continues it to the end"
-                if status in ("running", "interrupted", "failed") else "")
-        raise UsageError(f"{path.parent}: no model.keras (the run's status is {status!r}); "
-                         f"only a completed run can be reused{then}")
+        raise UsageError(_missing(path, status))
     if not path.is_file():
         raise UsageError(f"{path}: is a folder; expected the model file that 'trainctl fit' "
                          "wrote")
@@ -216,13 +234,15 @@ def load_failed(path: Path, exc: BaseException) -> UsageError:
                       "check the run's imports: and module:Class names")
 
 
-def reopen(path: Path, *, verbose: bool = False,
-           unsafe: bool = False) -> tuple[RunDir, LoadedConfig, Any]:
+def reopen(path: Path, *, verbose: bool = False, unsafe: bool = False,
+           checkpoint: str = "final") -> tuple[RunDir, LoadedConfig, Any]:
     """Load a run's config.yaml and model.keras (compiled from the config); paths resolve
     as when it was trained.
 
     Args:
         path: the run folder.
+        checkpoint: ``final`` (model.keras, a completed run's), or ``best`` / ``last``
+            (``checkpoints/``: any run that finished an epoch has them).
         verbose: show TensorFlow's start-up messages.
         unsafe: load with ``safe_mode=False``: allows Python code stored in the file
             (a ``Lambda`` layer's function), which runs when it loads. Only for files
@@ -243,7 +263,7 @@ def reopen(path: Path, *, verbose: bool = False,
     if not isinstance(info, dict):
         raise UsageError(f"{run.file('run.json')}: expected a JSON object (as 'trainctl fit' "
                          f"writes it); received a {type(info).__name__}")
-    model_path = run.file("model.keras")
+    model_path = run.file(CHECKPOINTS[checkpoint])
     check_model_file(model_path, info.get("status"))  # before TensorFlow: fail fast
     cfg = run_config(run, info)
     import_tensorflow(verbose)
