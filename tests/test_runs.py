@@ -194,6 +194,22 @@ def test_compare_shows_only_the_differing_keys_and_metrics_side_by_side(runs):
     assert data["config"] == {"fit.batch_size": [16, 8]}
 
 
+def test_files_deleted_by_hand_are_named_not_shown_as_an_empty_run(runs, tmp_path):
+    edited = Path(shutil.copytree(runs["b"], tmp_path / runs["b"].name))
+    (edited / "config.yaml").unlink()
+    (edited / "history.json").unlink()
+    shown = invoke("runs", "show", edited)
+    assert shown.exit_code == 0, shown.output
+    assert "warning: config.yaml is missing" in shown.output
+    assert "warning: history.json is missing" in shown.output  # a completed run had one
+    result = invoke("compare", runs["a"], edited)
+    assert result.exit_code == 0, result.output
+    assert f"warning: [2] {edited}: config.yaml is missing" in result.stdout
+    data = json.loads(invoke("compare", runs["a"], edited, "--json").stdout)
+    # no config to compare: no key is "different", none shown as absent
+    assert data["config"] == {}
+
+
 def test_compare_needs_two_runs(runs):
     result = invoke("compare", runs["a"])
     assert result.exit_code == 2 and "at least two runs" in result.stderr

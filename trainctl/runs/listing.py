@@ -129,12 +129,12 @@ def list_runs(folder: Path, *, name: str | None = None, status: str | None = Non
         >>> print(list_runs(Path("runs"), sort="val_loss").text)
     """
     runs, sweeps = find_runs(folder)
-    notes = [f"warning: {r.path}: {p}" for r in runs for p in r.problems]
     total = len(runs)
     if name is not None:
         runs = [r for r in runs if name.lower() in r.name.lower()]
     if status is not None:
         runs = [r for r in runs if r.status == status]
+    notes = [f"warning: {r.path}: {p}" for r in runs for p in r.problems]  # the runs listed
     runs, how = sort_runs(runs, sort) if runs else (runs, None)
     if (Path(folder) / "sweep.json").is_file():
         notes.append(f"sweep {folder}: {total} trial(s)")

@@ -20,6 +20,7 @@ from trainctl.runs.listing import align, number, seconds
 from trainctl.runs.summary import RunSummary, best_of, finite, is_run, summarize
 
 ABSENT = "<absent>"  # what config_diff reports for a key one config lacks
+NO_CONFIG = "<no config.yaml>"  # a run whose config.yaml is missing or unreadable
 # Logged per epoch but not a score: its final value only.
 NOT_SCORED = ("learning_rate",)
 
@@ -174,7 +175,7 @@ def _indent(text: str) -> str:
 
 
 def _value(value: Any) -> str:
-    if value == ABSENT or isinstance(value, str):
+    if value in (ABSENT, NO_CONFIG) or isinstance(value, str):
         return str(value)
     return json.dumps(value)
 
@@ -207,11 +208,13 @@ def compare_data(paths: list[Path]) -> dict[str, Any]:
         {'fit.batch_size': [16, 8]}
     """
     runs = _open_all(paths)
-    flat = [flatten(r.config) for r in runs]
-    keys = differing_keys([r.config for r in runs])
+    flat = [flatten(r.config) if r.config else None for r in runs]
+    # a run without a readable config.yaml has no config to compare
+    keys = differing_keys([r.config for r in runs if r.config] or [{}])
     return finite({
         "runs": [r.to_json() for r in runs],
-        "config": {k: [f.get(k, ABSENT) for f in flat] for k in keys},
+        "config": {k: [NO_CONFIG if f is None else f.get(k, ABSENT) for f in flat]
+                   for k in keys},
         "metrics": {k: [_final_best(r, k) for r in runs] for k in _history_keys(runs)},
         "test": {k: [r.test.get(k) for r in runs] for k in _test_keys(runs)}})
 
@@ -244,6 +247,7 @@ def compare_runs(paths: list[Path]) -> str:
             rows.append([f"  {key} (best)", *(_best(v) for v in values)])
     rows += [[f"  test_{k}", *map(number, v)] for k, v in data["test"].items()]
     parts += ["", "metrics:", align(rows) if len(rows) > 1 else "  (none yet)"]
+    parts += [f"warning: {c} {r['path']}: {p}" for c, r in zip(cols, runs) for p in r["problems"]]
     return "\n".join(parts)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from trainctl.run.monitor import default_monitor, monitor_mode
+from trainctl.status import FINISHED
 
 # <name>-<YYYYmmdd-HHMMSS>-<6 hex>: the run folder's name (trainctl.artifacts.RunDir.create)
 _FOLDER = re.compile(r"^(?P<name>.+)-\d{8}-\d{6}-[0-9a-f]{6}$")
@@ -119,9 +120,12 @@ def summarize(path: Path) -> RunSummary:
     path = Path(path)
     problems: list[str] = []
     info = _read(path / "run.json", problems, json.loads) or {}
-    history = _read(path / "history.json", problems, json.loads, optional=True) or {}
+    finished = isinstance(info, dict) and info.get("status") in FINISHED
+    # fit writes config.yaml first; a finished run has its history (a run folder missing
+    # them was edited by hand: say so rather than show an empty run)
+    history = _read(path / "history.json", problems, json.loads, optional=not finished) or {}
     test = _read(path / "metrics.json", problems, json.loads, optional=True) or {}
-    config = _read(path / "config.yaml", problems, yaml.safe_load, optional=True) or {}
+    config = _read(path / "config.yaml", problems, yaml.safe_load) or {}
     history = {k: v for k, v in history.items() if isinstance(v, list)} \
         if isinstance(history, dict) else {}
     status = str(info.get("status") or "unknown") if info else "unreadable"
