@@ -186,6 +186,9 @@ def test_differences_table():
     assert "+0.5" in table and table.count("\n") == 3
     assert differences({"a": 1.0}, {"a": 1.01}, tolerance=0.02) == []
     assert differences({"a": float("nan")}, {"a": float("nan")}, tolerance=0.0) == []
+    epochs = {f"history.loss[{i}]": float(i) for i in (3, 37, 10, 2)}
+    assert [key for key, _, _ in differences(epochs, {}, tolerance=0.0)] == [
+        "history.loss[2]", "history.loss[3]", "history.loss[10]", "history.loss[37]"]
 
 
 @pytest.fixture

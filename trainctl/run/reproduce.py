@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,18 @@ def differences(old: dict[str, float], new: dict[str, float],
         [('a', 1.0, 1.5)]
     """
     rows = []
-    for key in sorted(old.keys() | new.keys()):
+    for key in sorted(old.keys() | new.keys(), key=_in_epoch_order):
         a, b = old.get(key), new.get(key)
         same = a is not None and b is not None and (
             (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tolerance)
         if not same:
             rows.append((key, a, b))
     return rows
+
+
+def _in_epoch_order(key: str) -> tuple:
+    """``history.loss[3]`` before ``history.loss[37]``: numbers compared as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))
 
 
 def format_table(rows: list[tuple[str, Any, Any]]) -> str:
