@@ -78,3 +78,14 @@ def test_is_terminal_is_false_for_files_pipes_and_closed_streams(tmp_path):
         assert not is_terminal(handle)
     assert not is_terminal(closed) and not is_terminal(object())
     assert is_terminal(FakeTerminal())
+
+
+def test_epoch_line_puts_loss_first_then_validation():
+    from trainctl.run.console import format_metrics
+
+    # Keras 3 hands its logs sorted by name: a multi-output model's loss came mid-line
+    logs = {"class_output_accuracy": 0.5, "class_output_loss": 1.0, "loss": 2.0,
+            "val_class_output_accuracy": 0.25, "val_loss": 2.5, "learning_rate": 2e-4}
+    assert format_metrics(logs) == (
+        "loss: 2.0000 - class_output_accuracy: 0.5000 - class_output_loss: 1.0000 - "
+        "learning_rate: 2.0000e-04 - val_loss: 2.5000 - val_class_output_accuracy: 0.2500")
