@@ -96,9 +96,11 @@ def test_plot_command_one_metric_to_a_file(runs, tmp_path):
     assert [line.get_label() for line in ax.get_lines()] == ["loss", "val_loss"]
 
 
-@pytest.mark.parametrize("case", ["metric", "not a run", "no history", "no folder", "suffix"])
+@pytest.mark.parametrize("case", ["metric", "keras 2", "not a run", "no history", "no folder",
+                                  "suffix"])
 def test_plot_command_errors_exit_2(runs, tmp_path, case):
     args = {"metric": [runs["three"], "--metric", "val_acuracy"],
+            "keras 2": [runs["three"], "--metric", "val_accuracy"],
             "not a run": [tmp_path],
             "no history": [_without_history(runs["three"], tmp_path)],
             "no folder": [runs["three"], "--output", tmp_path / "nodir" / "x.png"],
@@ -108,6 +110,7 @@ def test_plot_command_errors_exit_2(runs, tmp_path, case):
     result = invoke("plot", *args)
     assert result.exit_code == 2, result.output
     expected = {"metric": "--metric val_acuracy: no run logged it",
+                "keras 2": "(did you mean 'val_sparse_categorical_accuracy'?)",
                 "not a run": "not a trainctl run folder (no run.json)",
                 "no history": "no history yet",
                 "no folder": f"folder {tmp_path / 'nodir'} does not exist",

@@ -27,7 +27,8 @@ matplotlib.use("Agg")  # before anything draws; Figure below never opens a windo
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from trainctl.errors import UsageError, did_you_mean  # noqa: E402
+from trainctl.errors import UsageError  # noqa: E402
+from trainctl.run.monitor import suggest_logged  # noqa: E402
 
 History = dict[str, list[float]]
 # zlib level 1: a third faster than the default 6, and a curves PNG stays ~40 kB
@@ -107,7 +108,7 @@ def choose_metrics(histories: Sequence[tuple[str, History]], metric: str | None)
     logged = {k for _, h in histories for k in h}
     if name not in logged and f"val_{name}" not in logged:
         choices = sorted(logged)
-        raise UsageError(f"--metric {metric}: no run logged it{did_you_mean(metric, choices)}; "
+        raise UsageError(f"--metric {metric}: no run logged it{suggest_logged(metric, choices)}; "
                          f"logged: {', '.join(choices) or 'nothing'}")
     return [name]
 

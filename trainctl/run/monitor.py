@@ -82,8 +82,6 @@ def unknown_watched(watch: list[tuple[str, str]], logged: list[str], *,
         ...                 has_validation=True)
         [('fit.monitor', 'val_acc', "... (did you mean 'val_accuracy'?) ...")]
     """
-    from trainctl.errors import did_you_mean
-
     names = list(logged) + ([f"val_{k}" for k in logged] if has_validation else [])
     out = []
     for key, name in watch:
@@ -94,11 +92,24 @@ def unknown_watched(watch: list[tuple[str, str]], logged: list[str], *,
             why = (f"{name!r} is a validation value, and the run has no validation data "
                    "(data.validation)")
         else:
-            suggestion = did_you_mean(name, names) or _same_ending(name, names)
+            suggestion = suggest_logged(name, names)
             why = (f"{name!r} is not a value this run logs{suggestion}; it logs "
                    + ", ".join(names))
         out.append((key, name, why))
     return out
+
+
+def suggest_logged(name: str, names: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for a logged value's name, or "": a close spelling, else
+    (Keras 2's ``val_acc``/``val_accuracy`` habit) the logged names ending like ``name``.
+
+    Example:
+        >>> suggest_logged("val_accuracy", ["loss", "val_sparse_categorical_accuracy"])
+        " (did you mean 'val_sparse_categorical_accuracy'?)"
+    """
+    from trainctl.errors import did_you_mean
+
+    return did_you_mean(name, names) or _same_ending(name, names)
 
 
 def _same_ending(name: str, names: list[str]) -> str:

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainctl.errors import UsageError, did_you_mean
-from trainctl.run.monitor import monitor_mode
+from trainctl.errors import UsageError
+from trainctl.run.monitor import monitor_mode, suggest_logged
 from trainctl.runs.summary import RunSummary, best_of, is_run, summarize
 
 TEST_COLUMNS = 4  # the table's test metrics (the most common ones); --json has them all
@@ -101,7 +101,7 @@ def sort_runs(runs: list[RunSummary], metric: str | None) -> tuple[list[RunSumma
     known = sorted({k for r in runs for k in r.history}
                    | {f"test_{k}" for r in runs for k in r.test})
     if metric not in known:
-        raise UsageError(f"--sort {metric}: no run has it{did_you_mean(metric, known)}\n"
+        raise UsageError(f"--sort {metric}: no run has it{suggest_logged(metric, known)}\n"
                          f"  hint: a history key (its best epoch: {', '.join(known[:6]) or '-'}"
                          f"{', ...' if len(known) > 6 else ''}) or test_<name> for metrics.json")
     higher = monitor_mode(metric.removeprefix("test_")) == "max"
