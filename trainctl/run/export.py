@@ -213,7 +213,7 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
                             f"{explain(model, fmt)}") from None
         diff, tolerance = largest_difference(got, want), TOLERANCE[fmt]
         samples = len(next(iter(inputs.values())))
-        record = {"format": fmt, "output": str(target), "runtime": runtime,
+        record = {"format": fmt, "output": str(target.resolve()), "runtime": runtime,
                   **({"checkpoint": checkpoint} if checkpoint != "final" else {}),
                   "inputs": f"{samples} samples of the {where}", "max_abs_diff": diff,
                   "tolerance": tolerance, "passed": diff <= tolerance}

@@ -214,8 +214,8 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
         "predictions.npz" if several else "predictions.npy"), several=several)
     save_predictions(output_path, y, model)
     source = "seeded latent vectors" if generator is not None else "test split"
-    run.add_record("predict", {"input": str(input_path) if input_path else source,
-                               "output": str(output_path),
+    run.add_record("predict", {"input": str(Path(input_path).resolve()) if input_path else source,
+                               "output": str(Path(output_path).resolve()),
                                "shape": None if several else list(np.shape(y)),
                                **({"checkpoint": checkpoint} if checkpoint != "final" else {})})
     return Path(output_path), y
