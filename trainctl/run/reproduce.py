@@ -91,6 +91,10 @@ def reproduce(path: Path, *, runs_dir: Path | None = None, verbose: bool = False
         raise UsageError(f"{original.path}: only a completed run can be reproduced (its status "
                          f"is {status!r}){then}")
     cfg = pin_weights_source(run_config(original, info), info.get("weights_from"))
+    workers = (info.get("distribution") or {}).get("workers") or 1
+    if workers > 1:
+        print(f"note: the run trained on {workers} workers; this re-run is one process: the "
+              "same global batches, their gradients summed in another order", flush=True)
     plan = Plan(**info["plan"]) if info.get("plan") else None
     new = fit(cfg, runs_dir=runs_dir or original.path.parent, name=f"{cfg.run_name}-reproduce",
               smoke=bool(info.get("smoke")), verbose=verbose, seed=info.get("seed"), plan=plan)
