@@ -228,3 +228,17 @@ def test_looking_at_runs_imports_neither_tensorflow_nor_matplotlib(runs):
         "assert not {'tensorflow', 'keras', 'matplotlib'} & set(sys.modules), 'imported'"])
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_show_lists_the_attempts_of_a_resumed_run(runs, tmp_path):
+    resumed = Path(shutil.copytree(runs["a"], tmp_path / runs["a"].name))
+    info = read(resumed, "run.json")
+    info["attempts"] = [{"command": "fit", "status": "interrupted"},
+                        {"command": "resume", "from_epoch": 1, "overrides":
+                         ["compile.optimizer=adam"], "forced": True, "status": "completed"}]
+    (resumed / "run.json").write_text(json.dumps(info))
+    result = invoke("runs", "show", resumed)
+    assert result.exit_code == 0, result.output
+    assert ("fit: interrupted; resume from epoch 2 (--force, --set compile.optimizer=adam): "
+            "completed") in result.stdout
+    assert "attempts" not in invoke("runs", "show", runs["a"]).stdout  # one attempt: no line

@@ -121,6 +121,16 @@ def show_data(path: Path) -> dict[str, Any]:
                    "files": [{"path": p, "bytes": n} for p, n in files_of(run.path)]})
 
 
+def _attempt(entry: dict) -> str:
+    """``resume from epoch 3 (--force, --set compile.optimizer=adam): completed``."""
+    what = str(entry.get("command") or "?")
+    if entry.get("from_epoch") is not None:
+        what += f" from epoch {entry['from_epoch'] + 1}"
+    extra = (["--force"] if entry.get("forced") else []) + \
+        [f"--set {o}" for o in entry.get("overrides") or []]
+    return what + (f" ({', '.join(extra)})" if extra else "") + f": {entry.get('status', '?')}"
+
+
 def show_run(path: Path) -> str:
     """``trainctl runs show RUN``: status, seed, command, final and best metrics, test
     metrics, notes, the config and the files.
@@ -151,6 +161,9 @@ def show_run(path: Path) -> str:
             ["monitor", f"{run.monitor} ({'higher' if run.mode == 'max' else 'lower'} is "
                         f"better): best " + (f"{number(run.best)} at epoch {run.best_epoch}"
                                              if run.best is not None else "-")]]
+    attempts = info.get("attempts") or []
+    if len(attempts) > 1:  # resumed: each attempt, and what a forced resume changed
+        head.append(["attempts", "; ".join(_attempt(a) for a in attempts)])
     parts = [align(head, left={0, 1}), ""]
     rows = [["history", "final", "best", "epoch"]] + [
         [k, number(f), number(b) if b is not None else "", str(e or "")]
