@@ -285,3 +285,37 @@ def test_changed_inputs_compares_hashes_and_data_by_content():
     assert changed_inputs(info, data_files={"/old/d.npz": "8"}) == [
         "data file /old/d.npz changed since the run was trained"]
     assert changed_inputs({}, plugins={"a": "1"}) == []  # a run.json without hashes
+
+
+def test_predict_warns_about_inputs_far_outside_the_training_range(run, tmp_path):
+    """The commonest predict mistake: raw values (0-255 pixels) for a model trained on the
+    transformed ones. run.json records the training range; predict compares."""
+    ranges = json.loads((run / "run.json").read_text())["input_ranges"]
+    low, high = ranges["x"]
+    assert low < high
+    np.save(tmp_path / "raw.npy", np.full((4, 6), high + 100 * (high - low), np.float32))
+    result = invoke("predict", run, "--input", str(tmp_path / "raw.npy"), "--output",
+                    str(tmp_path / "y.npy"))
+    assert result.exit_code == 0, result.output
+    assert f"warning: --input {tmp_path / 'raw.npy'}: input 'x' holds values in" in result.stderr
+    assert "which predict --input does not apply" in result.stderr
+    inside = np.linspace(low, high, 24, dtype=np.float32).reshape(4, 6)
+    np.save(tmp_path / "ok.npy", inside)
+    result = invoke("predict", run, "--input", str(tmp_path / "ok.npy"), "--output",
+                    str(tmp_path / "y.npy"))
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.output
+
+
+def test_input_ranges_sample_the_training_inputs():
+    from trainctl.data.types import Split
+    from trainctl.run.input_range import SAMPLE, input_ranges, out_of_range
+
+    x = np.zeros((SAMPLE + 10, 3), np.float32)
+    x[:SAMPLE, 0] = 1.0
+    x[SAMPLE:, 0] = 99.0  # past the sample: not read
+    assert input_ranges(Split(x=x), ["a"]) == {"a": [0.0, 1.0]}
+    assert input_ranges(Split(x={"a": x, "s": np.array(["t"] * 5)}), ["a", "s"]) == \
+        {"a": [0.0, 1.0]}  # strings have no range
+    assert out_of_range({"a": [0.0, 1.0]}, {"a": np.array([[0.5, 1.9, -0.9]])}) == []
+    [line] = out_of_range({"a": [0.0, 1.0]}, {"a": np.array([[0, 255]], np.uint8)})
+    assert line.startswith("input 'a' holds values in [0, 255]; the model was trained on [0, 1]")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,7 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     from trainctl.run.reload import reopen, warn_changed
 
     from trainctl.run.generate import SAMPLES, generator_of, latents
+    from trainctl.run.input_range import out_of_range
 
     run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     exp = cfg.experiment
@@ -195,6 +197,9 @@ def predict(path: Path, *, input_path: Path | None, output_path: Path | None,
     elif input_path is not None:
         x = read_input(input_path, model)
         check_shape(x, model, input_path)
+        arrays = x if isinstance(x, dict) else {input_names(model)[0]: x}
+        for line in out_of_range(run.read_json("run.json").get("input_ranges") or {}, arrays):
+            print(f"warning: --input {input_path}: {line}", file=sys.stderr, flush=True)
     else:
         sig = signature(model, cfg)
         splits = load_splits(exp.data, config_dir=cfg.config_dir,

@@ -67,6 +67,8 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None,
     ``exact``: the folder is named ``name`` exactly (:meth:`RunDir.create`).
     """
     from trainctl.plugins import module_hashes
+    from trainctl.run.input_range import input_ranges
+    from trainctl.run.predict import input_names
 
     run = RunDir.create(runs_dir, name or cfg.run_name, exact=exact)
     try:
@@ -80,6 +82,7 @@ def start_run(cfg: LoadedConfig, prep: Any, *, runs_dir: Path, name: str | None,
             "smoke": prep.plan.smoke, "plan": asdict(prep.plan), "start": started, "end": None,
             "versions": versions(), "git": git_state(cfg.config_dir),
             "data_files": prep.splits.files, "plugins": module_hashes(prep.plugins),
+            "input_ranges": input_ranges(prep.splits.train, input_names(prep.model)),
             "distribution": prep.distribution, "steps_per_execution": prep.steps_per_execution,
             "weights_from": getattr(prep, "weights_from", None),
             "attempts": [attempt("fit", started)],
