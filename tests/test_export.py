@@ -109,24 +109,26 @@ def predicted(run: Path, tmp_path: Path, n: int = 10) -> tuple[np.ndarray, np.nd
     return x, np.load(tmp_path / "y.npy")
 
 
-def serve(fmt: str, path: Path, x: np.ndarray) -> np.ndarray:
-    """The artifact's output for ``x`` (input ``x``), by its own runtime."""
+def serve(fmt: str, path: Path, x: np.ndarray, output: str = "out") -> np.ndarray:
+    """The artifact's output named ``output`` for ``x`` (input ``x``), by its own runtime
+    (a functional model's outputs keep their names in every format)."""
     if fmt == "saved_model":
         import tensorflow as tf
 
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return signature(x=tf.constant(x))["output_0"].numpy()
+        return signature(x=tf.constant(x))[output].numpy()
     if fmt == "litert":
         from tensorflow.lite.python.interpreter import Interpreter
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
-        return runner(x=x)["output_0"]
+        return runner(x=x)[output]
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {"x": x})[0]
+    names = [o.name for o in session.get_outputs()]
+    return session.run(None, {"x": x})[names.index(output)]
 
 
 @pytest.mark.parametrize("fmt", ["saved_model", "litert", "onnx"])
@@ -153,7 +155,7 @@ def test_a_subclassed_plugin_model_exports_with_named_inputs(tmp_path):
     result = invoke("export", run, "--format", "litert", "--output", out)
     assert result.exit_code == 0, result.output
     x, y = predicted(run, tmp_path)
-    assert np.max(np.abs(serve("litert", out, x) - y)) <= TOLERANCE["litert"]
+    assert np.max(np.abs(serve("litert", out, x, "output_0") - y)) <= TOLERANCE["litert"]
 
 
 def test_an_existing_export_needs_force_and_bad_paths_are_exit_2(graph_run, tmp_path):
@@ -211,7 +213,7 @@ def test_a_difference_over_the_tolerance_is_exit_1_and_writes_nothing(graph_run,
 
     def off_by_a_bit(fmt, path, inputs):
         outputs, name = real(fmt, path, inputs)
-        return [o + 2e-4 for o in outputs], name
+        return {k: o + 2e-4 for k, o in outputs.items()}, name
 
     monkeypatch.setattr(runtimes, "run_artifact", off_by_a_bit)
     out = tmp_path / "sm"
@@ -235,3 +237,15 @@ def test_a_layer_calling_python_fails_with_the_reason(tmp_path):
         assert words in result.output and "NumpyTanh (numpy_layers)" in result.output
         assert "Traceback" not in result.output
         assert not (run / DEFAULT[fmt]).exists()
+
+
+def test_outputs_are_compared_by_name_and_by_order_when_renamed():
+    from trainctl.run.export import largest_difference
+
+    want = {"score": np.zeros((2, 1)), "cls": np.ones((2, 3))}
+    assert largest_difference({"cls": np.ones((2, 3)), "score": np.full((2, 1), 0.5)},
+                              want) == 0.5
+    # a runtime that names them its own way: paired in natural order of both
+    renamed = {"output_1": np.zeros((2, 1)), "output_0": np.ones((2, 3))}
+    assert largest_difference(renamed, {"a0": np.ones((2, 3)), "a1": np.zeros((2, 1))}) == 0
+    assert largest_difference({"x": np.ones((2, 3))}, want) == float("inf")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -127,21 +128,34 @@ def sample_inputs(cfg: Any, model: Any) -> tuple[dict[str, np.ndarray], str]:
             for n in names}, where
 
 
-def keras_outputs(model: Any, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The Keras model's predictions (as ``trainctl predict`` makes them), in output order."""
+def keras_outputs(model: Any, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The Keras model's predictions (as ``trainctl predict`` makes them) by output name:
+    the dict of :func:`~trainctl.run.export_write.named_outputs`, else ``output_0``, ...
+    (a subclassed model's, as its export names them)."""
     x = inputs if len(inputs) > 1 else next(iter(inputs.values()))
     y = model.predict(x, batch_size=len(next(iter(inputs.values()))), verbose=0)
     if isinstance(y, dict):
-        return [np.asarray(y[name]) for name in model.output_names]
-    return [np.asarray(v) for v in y] if isinstance(y, (list, tuple)) else [np.asarray(y)]
+        return {name: np.asarray(v) for name, v in y.items()}
+    ys = y if isinstance(y, (list, tuple)) else [y]
+    return {f"output_{i}": np.asarray(v) for i, v in enumerate(ys)}
 
 
-def largest_difference(got: list[np.ndarray], want: list[np.ndarray]) -> float:
-    """max |got - want| over every output; inf when the outputs do not line up."""
-    if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want)):
+def _natural(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def largest_difference(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> float:
+    """max |got - want| over every output, matched by name (by order when the runtime
+    names them otherwise); inf when the outputs do not line up."""
+    if set(got) != set(want):
+        if len(got) != len(want):
+            return float("inf")
+        got = dict(zip(sorted(want, key=_natural), (got[k] for k in sorted(got, key=_natural))))
+    pairs = [(got[k], want[k]) for k in want]
+    if any(g.shape != w.shape for g, w in pairs):
         return float("inf")
     diffs = [np.max(np.abs(g.astype(np.float64) - w.astype(np.float64))) if g.size else 0.0
-             for g, w in zip(got, want)]
+             for g, w in pairs]
     worst = max(diffs, default=0.0)
     return float("inf") if np.isnan(worst) else float(worst)
 
@@ -192,7 +206,7 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
         >>> export(Path("runs/mnist-mlp-..."), fmt="onnx")["output"]
         'runs/mnist-mlp-.../exports/onnx/model.onnx'
     """
-    from trainctl.run.export_write import explain, reason, write_artifact
+    from trainctl.run.export_write import explain, named_outputs, reason, write_artifact
     from trainctl.run.reload import reopen
     from trainctl.run.runtimes import run_artifact
 
@@ -200,7 +214,8 @@ def export(path: Path, *, fmt: str, output: Optional[Path] = None, force: bool =
     target = output_path(Path(path), fmt, output, force=force)
     run, cfg, model = reopen(path, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
     inputs, where = sample_inputs(cfg, model)
-    want = keras_outputs(model, inputs)
+    model = named_outputs(model)
+    want = keras_outputs(model, inputs)  # also the call Keras's ONNX export needs first
     created = make_parents(target)
     tmp = target.with_name(f".tmp-{secrets.token_hex(3)}-{target.name}")
     try:

@@ -24,11 +24,30 @@ _USEFUL = re.compile(r"Custom ops:|Flex ops:|not supported|Unsupported ops|neith
                      r"is not a registered|No Op registered|NOT_IMPLEMENTED|Could not find")
 
 
+def is_functional(model: Any) -> bool:
+    """A Keras functional model (a graph of layers), not a subclassed one."""
+    return any(k.__name__ == "Functional" for k in type(model).__mro__)
+
+
+def named_outputs(model: Any) -> Any:
+    """The model to export: a functional model's outputs as a dict by output name, so
+    every format names them as the config does (Keras would call them ``output_0``,
+    ``output_1``, ..., tf2onnx ``Identity:0``). The layers and weights are shared, not
+    copied. A subclassed model is returned as it is (its outputs have no names)."""
+    names = list(getattr(model, "output_names", None) or [])
+    outputs = model.outputs if isinstance(model.outputs, (list, tuple)) else [model.outputs]
+    if not is_functional(model) or len(names) != len(outputs):
+        return model
+    import keras
+
+    return keras.Model(model.inputs, dict(zip(names, outputs)), name=model.name)
+
+
 def named_inputs(model: Any) -> Any:
     """The export's input signature: Keras's own (None) for a functional model; for a
     subclassed one, its inputs named as in ``model.inputs`` (Keras would call them
     ``args_0``, ...), so every artifact takes its inputs by the config's names."""
-    if any(k.__name__ == "Functional" for k in type(model).__mro__):
+    if is_functional(model):
         return None
     from trainctl.run.predict import input_names
 

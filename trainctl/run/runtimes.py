@@ -4,8 +4,9 @@
 through ``tf.saved_model.load`` and its ``serving_default`` signature, a LiteRT
 flat buffer through the LiteRT interpreter (``ai_edge_litert`` when installed,
 else ``tf.lite.Interpreter``), an ONNX file through onnxruntime. Inputs go in by
-the model's input names (Keras's export keeps them); outputs come back in the
-model's output order (``output_0``, ``output_1``, ... for the signatures).
+the model's input names (Keras's export keeps them); outputs come back by the
+names the artifact gives them (the model's output names: trainctl exports a
+functional model with named outputs).
 
 Example:
     >>> outputs, runtime = run_artifact("litert", Path("model.tflite"), {"digits": x})
@@ -15,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -25,20 +25,12 @@ import numpy as np
 SIGNATURE = "serving_default"
 
 
-def _natural(name: str) -> list:
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
-
-
-def _ordered(outputs: dict[str, Any]) -> list[np.ndarray]:
-    """A signature's outputs (``output_0``, ``output_1``, ...) as a list in model order."""
-    return [np.asarray(outputs[k]) for k in sorted(outputs, key=_natural)]
-
-
-def run_saved_model(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:
+def run_saved_model(path: Path,
+                    inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
     """Outputs of a SavedModel's ``serving_default`` signature, and the runtime's name.
 
     Example:
-        >>> run_saved_model(Path("exports/saved_model"), {"digits": x})[0][0].shape
+        >>> run_saved_model(Path("exports/saved_model"), {"digits": x})[0]["predictions"].shape
         (128, 10)
     """
     import tensorflow as tf
@@ -48,7 +40,7 @@ def run_saved_model(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.
         raise ValueError(f"the SavedModel has no {SIGNATURE!r} signature "
                          f"(it has: {', '.join(loaded.signatures) or 'none'})")
     out = loaded.signatures[SIGNATURE](**{k: tf.constant(v) for k, v in inputs.items()})
-    return _ordered({k: v.numpy() for k, v in out.items()}), "tf.saved_model.load"
+    return {k: np.asarray(v.numpy()) for k, v in out.items()}, "tf.saved_model.load"
 
 
 def litert_interpreter() -> tuple[Callable[..., Any], str]:
@@ -67,7 +59,7 @@ def litert_interpreter() -> tuple[Callable[..., Any], str]:
         return Interpreter, "tf.lite.Interpreter"
 
 
-def run_litert(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:
+def run_litert(path: Path, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
     """Outputs of a ``.tflite`` model's ``serving_default`` signature (the batch is resized
     to the inputs'), and the runtime's name."""
     from trainctl.run.runtime import with_stderr_silenced
@@ -80,11 +72,12 @@ def run_litert(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarr
     runner = interpreter.get_signature_runner(SIGNATURE)
     # its C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on the
     # first run; a failure is still raised (with its message) as a Python exception
-    return _ordered(with_stderr_silenced(lambda: runner(**inputs))), name
+    out = with_stderr_silenced(lambda: runner(**inputs))
+    return {k: np.asarray(v) for k, v in out.items()}, name
 
 
-def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:
-    """Outputs of an ONNX model under onnxruntime (CPU), in the graph's output order."""
+def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
+    """Outputs of an ONNX model under onnxruntime (CPU), by the graph's output names."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -93,15 +86,16 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray
     if missing:
         raise ValueError(f"the ONNX graph takes inputs {', '.join(wanted)}; the model's are "
                          f"{', '.join(inputs)}")
-    return [np.asarray(o) for o in session.run(None, {n: inputs[n] for n in wanted})], \
-        f"onnxruntime {ort.__version__}"
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(None, {n: inputs[n] for n in wanted})
+    return {n: np.asarray(v) for n, v in zip(names, values)}, f"onnxruntime {ort.__version__}"
 
 
 RUNNERS = {"saved_model": run_saved_model, "litert": run_litert, "onnx": run_onnx}
 
 
 def run_artifact(fmt: str, path: Path,
-                 inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], str]:
+                 inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
     """Load ``path`` with ``fmt``'s own runtime and run ``inputs`` (by input name) through it.
 
     Args:
@@ -110,7 +104,7 @@ def run_artifact(fmt: str, path: Path,
         inputs: one array per model input, by name, in the input's dtype.
 
     Returns:
-        ``(outputs in model order, the runtime's name)``.
+        ``(outputs by name, the runtime's name)``.
 
     Example:
         >>> outputs, runtime = run_artifact("onnx", Path("model.onnx"), {"digits": x})
