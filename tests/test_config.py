@@ -226,6 +226,23 @@ def test_set_overrides_any_key(write_config):
     assert str(cfg.locate("fit.epochs")) == "--set fit.epochs=7"
 
 
+@pytest.mark.parametrize("text, value", [("1e-3", 0.001), ("1.0e3", 1000.0), ("-2E+4", -2e4),
+                                         (".5e1", 5.0), ("1.0e-3", 0.001), ("42", 42),
+                                         ("1e", "1e"), ("e3", "e3"), ("1e-3x", "1e-3x")])
+def test_exponent_numbers_are_floats_as_in_yaml_1_2(text, value):
+    # PyYAML (YAML 1.1) reads 1e-3 as a string: learning_rate: 1e-3 was "unknown schedule"
+    parsed = parse_yaml(f"lr: {text}", "t.yaml")[0]["lr"]
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_an_exponent_learning_rate_from_file_and_set(write_config):
+    cfg = load_config(write_config(BASE.replace("optimizer: adam",
+                                                "optimizer: {type: Adam, learning_rate: 1e-3}")),
+                      ["fit.epochs=2", "compile.optimizer.beta_1=9e-1"])
+    assert cfg.experiment.compile.optimizer == {"type": "Adam", "learning_rate": 0.001,
+                                                "beta_1": 0.9}
+
+
 def test_set_errors(write_config):
     path = write_config(BASE)
     with pytest.raises(UsageError, match="expected KEY=VALUE"):

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,15 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1.0e3 as strings: a float needs a dot and a signed
+# exponent (1.0e-3). Configs are full of learning rates written the YAML 1.2 (and
+# Python) way, so an exponent without them is a float here too.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def _location(display: str, node: yaml.Node) -> Location:
