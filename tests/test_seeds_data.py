@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 from trainctl.cli import cli
 from trainctl.config import load_config
+from trainctl.config.schema import SampleWeight
 from trainctl.config.validate_fit import check_fit
 from trainctl.data import OutputInfo, Signature, Split, Splits, make_dataset, weigh_splits
 from trainctl.errors import ConfigError, Location
@@ -140,6 +141,21 @@ def test_partial_class_weight_covers_labels_above_its_keys_and_goes_per_output()
     assert out.sample_weight["cls"].tolist() == [1, 2, 1, 2]
     x, _, weights = next(iter(make_dataset(out, batch_size=4, outputs=["score", "cls"])))
     assert isinstance(weights, tuple) and weights[1].numpy().tolist() == [1, 2, 1, 2]
+
+
+@pytest.mark.parametrize("table", [{-1: 2.0}, {10: 2.0}])
+@pytest.mark.parametrize("where", ["fit.class_weight", "data.sample_weight.by_class"])
+def test_a_weight_for_a_class_the_output_lacks_is_a_config_error(table, where):
+    # {-1: w} weighed the last class (numpy's index -1); {10: w} on 10 classes weighed nothing
+    split = Split({"a": np.zeros((4, 4), np.float32)},
+                  {"score": np.zeros((4, 1), np.float32), "cls": np.array([0, 5, 9, 5])})
+    weights = ({"class_weight": table, "sample_weight": None} if where == "fit.class_weight"
+               else {"class_weight": None, "sample_weight": SampleWeight(by_class=table)})
+    with pytest.raises(ConfigError) as exc:
+        weigh_splits(Splits(train=split), MULTI, locate=locate, **weights)
+    assert exc.value.key == where
+    assert f"class {next(iter(table))} is not a class of output 'cls': it has 10 classes, " \
+        "0 to 9" in str(exc.value)
 
 
 def test_s09_class_weight_on_the_multi_output_model_trains(tmp_path):

@@ -97,6 +97,24 @@ def _error(message: str, key: str, locate: Locate, hint: Optional[str] = None) -
     return ConfigError(message, key=key, where=locate(key), hint=hint)
 
 
+def check_classes(table: dict[int, float], output: str, info: OutputInfo, key: str,
+                  locate: Locate) -> None:
+    """Every class a weight table names is one of ``output``'s (0 to classes - 1): a
+    negative one would weigh the last class (numpy's index -1), one past the end nothing.
+
+    Raises:
+        ConfigError: naming the class, the output and its classes.
+    """
+    classes = 2 if info.kind == "binary" else info.classes
+    if classes is None:
+        return
+    wrong = sorted(c for c in table if not 0 <= int(c) < classes)
+    if wrong:
+        raise _error(f"class {wrong[0]} is not a class of output {output!r}: it has "
+                     f"{classes} classes, 0 to {classes - 1}", key, locate,
+                     hint="class weights are keyed by class id, as the labels number them")
+
+
 def _need_class_output(sig: Signature, key: str, locate: Locate) -> list[str]:
     found = class_outputs(sig)
     if not found:
@@ -150,9 +168,11 @@ def training_weights(split: Split, sig: Signature, *, sample_weight: Optional[Sa
         common, per = None, dict(common)
     if by_class:
         out = by_class_output(sample_weight, sig, locate)
+        check_classes(by_class, out, sig.outputs[out], "data.sample_weight.by_class", locate)
         common = _mul(common, weights_for(class_ids(targets[out], sig.outputs[out]), by_class))
     if class_weight:
         for out in _need_class_output(sig, "fit.class_weight", locate):
+            check_classes(class_weight, out, sig.outputs[out], "fit.class_weight", locate)
             ids = class_ids(targets[out], sig.outputs[out])
             per[out] = _mul(per.get(out), weights_for(ids, class_weight))
     if not per:
