@@ -445,3 +445,24 @@ def test_transforms_make_aligned_arrays_that_datasets_share_without_a_copy():
     copied = as_tensor(unaligned)
     unaligned[0] = -1.0
     assert float(copied[0, 0]) == 7.0  # its own copy
+
+
+def test_a_users_own_loss_takes_the_targets_it_wants(capsys):
+    """A plug-in loss's targets cannot be told from its name: class ids for a 3-unit
+    output are fine (they were refused as 'expects targets of shape (3,)'); a sparse
+    metric beside it still has the labels checked."""
+    from trainctl.run.plan import output_kind
+
+    assert output_kind("my_losses:sparse_ce") == "any"
+    assert output_kind("my_losses:sparse_ce", ["sparse_categorical_accuracy"]) == "sparse"
+    assert output_kind({"type": "keras.losses:MeanSquaredError"}) == "regression"
+    assert output_kind("mse") == "regression" and output_kind(None) == "regression"
+    ids = Splits(train=Split(np.zeros((6, 4), np.float32), np.array([0, 2, 1, 0, 2, 1])))
+    check_against_model(ids, Signature(inputs={"x": ((4,), "float32")},
+                                       outputs={"out": OutputInfo((3,), "any")}), locate=locate)
+    # a word, though: a regression loss of the user's would broadcast them
+    assert "output 'out' gives (3,) per sample and its targets are ()" in capsys.readouterr().err
+    with pytest.raises(DataError, match="expects targets of shape"):
+        check_against_model(ids, Signature(inputs={"x": ((4,), "float32")},
+                                           outputs={"out": OutputInfo((3,), "regression")}),
+                            locate=locate)

@@ -154,3 +154,25 @@ def test_smoke_keeps_tensorflows_start_up_messages_out_of_ci_logs(tmp_path, writ
     assert "1 config: 1 ok" in done.stdout
     for noise in ("absl::InitializeLog", "cuda", "cpu_feature_guard", "oneDNN"):
         assert noise not in done.stderr, done.stderr
+
+
+def test_a_plugin_named_in_a_component_imports_tensorflow_quietly(tmp_path, write_config):
+    """`loss: my_losses:fn` in a module that imports Keras: its import used to start
+    TensorFlow with every C++ start-up line, under validate and fit alike."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    (tmp_path / "my_losses.py").write_text("import keras\n\n\ndef fn(y_true, y_pred):\n"
+                                           "    return keras.losses.mse(y_true, y_pred)\n")
+    path = write_config(tiny_config("quiet", seed=1, epochs=1).replace(
+        "loss: sparse_categorical_crossentropy", "loss: my_losses:fn"))
+    assert "my_losses:fn" in path.read_text()
+    done = subprocess.run([sys.executable, "-m", "trainctl", "validate", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0 and "ok: " in done.stdout, done.stdout + done.stderr
+    for noise in ("absl::InitializeLog", "cuda", "cpu_feature_guard"):
+        assert noise not in done.stderr, done.stderr

@@ -55,12 +55,34 @@ def _remember(module: ModuleType) -> ModuleType:
     return module
 
 
+def _uses_keras(name: str) -> bool:
+    """Whether module ``name``'s source mentions Keras or TensorFlow (read, not imported;
+    a module that cannot be found says no, and its import fails as usual)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a parent package missing or broken
+        return False
+    origin = getattr(spec, "origin", None) if spec is not None else None
+    if not origin or not origin.endswith(".py"):
+        return False
+    try:
+        source = Path(origin).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "keras" in source or "tensorflow" in source
+
+
 def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
     """Import ``name``; any failure becomes a ConfigError naming the config key."""
-    if name.partition(".")[0] in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
+    if "tensorflow" not in sys.modules and (name.partition(".")[0] in ("keras", "tensorflow")
+                                            or _uses_keras(name)):
         from trainctl.run.runtime import import_tensorflow
 
-        import_tensorflow()  # `keras.layers:X` in a config: without TensorFlow's start-up noise
+        # `keras.layers:X`, or a plug-in that imports Keras (`my_losses:fn`): TensorFlow
+        # first, without its start-up noise (the plug-in's own import would print it)
+        import_tensorflow()
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from typing import Callable, Optional
 
 import numpy as np
@@ -128,6 +129,15 @@ class _Checker:
         if y.dtype.kind not in "biuf":
             self.fail(f"{label} need numbers; the data has dtype {y.dtype}")
         self.finite(y, label)
+        if info.kind == "any":  # the user's own loss decides what its targets look like
+            if self.what == "training" and not fits_squeezed(y.shape[1:], tuple(info.shape)):
+                gives = _shape(tuple(info.shape))
+                print(f"warning: {self.what} data: output {name!r} gives {gives} per sample "
+                      f"and its targets are {_shape(y.shape[1:])}; its loss is your "
+                      "own, so trainctl leaves them to it (a sparse loss takes class ids like "
+                      "these; a regression loss would broadcast them)", file=sys.stderr,
+                      flush=True)
+            return
         if info.kind == "sparse":
             self.sparse(name, info, y)
         elif info.kind == "onehot":

@@ -21,7 +21,7 @@ from trainctl.errors import DataError
 Arrays = Union[np.ndarray, dict[str, np.ndarray]]
 """One array, or one array per named model input/output."""
 
-Kind = Literal["sparse", "onehot", "binary", "regression"]
+Kind = Literal["sparse", "onehot", "binary", "regression", "any"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class OutputInfo:
             axis (a ``Dense(10)`` output has target shape ``()``); ``None``
             dimensions match any size.
         kind: ``"sparse"`` (integer class ids), ``"onehot"``, ``"binary"``
-            (values in [0, 1]) or ``"regression"`` (any finite number).
+            (values in [0, 1]), ``"regression"`` (any finite number, shaped like the
+            output) or ``"any"`` (a user's own loss: any finite numbers, one row a sample).
         classes: number of classes for ``"sparse"`` and ``"onehot"``, else None.
 
     Example:

@@ -61,13 +61,34 @@ def _loss_name(spec: Any) -> str:
     return str(spec or "").lower().replace("_", "")
 
 
+def _user_loss(spec: Any) -> bool:
+    """A loss of the user's own (``module:function`` or a registered plug-in): what
+    targets it takes cannot be told from its name, so the data checks trust them."""
+    name = spec.get("type") if isinstance(spec, dict) else spec
+    if not isinstance(name, str):
+        return False
+    if ":" in name:
+        return not name.startswith(("keras", "tensorflow"))
+    from trainctl.registry import get_registry
+
+    return get_registry("loss").module_of(name).partition(".")[0] not in ("", "keras",
+                                                                        "trainctl")
+
+
 def output_kind(loss: Any, metrics: Any = None) -> str:
-    """What targets an output wants — ``sparse``, ``onehot``, ``binary`` or
-    ``regression`` — from its loss, or from its metrics when it has no loss."""
-    if loss is None and metrics:
+    """What targets an output wants — ``sparse``, ``onehot``, ``binary``, ``regression``
+    or ``any`` (a user's own loss) — from its loss, or from its metrics when it has no
+    loss."""
+    if (loss is None or _user_loss(loss)) and metrics:
+        # the metrics' kind, when they agree on one (sparse_categorical_accuracy: class ids)
         kinds = {output_kind(m) for m in (metrics if isinstance(metrics, list) else [metrics])}
-        kinds.discard("regression")
-        return kinds.pop() if len(kinds) == 1 else "regression"
+        kinds -= {"regression", "any"}
+        if len(kinds) == 1:
+            return kinds.pop()
+    if _user_loss(loss):
+        return "any"
+    if loss is None:
+        return "regression"
     name = _loss_name(loss)
     if "sparsecategorical" in name:
         return "sparse"
