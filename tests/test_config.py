@@ -198,6 +198,25 @@ def test_extends_merges_base_under_child(tmp_path, write_config):
     assert cfg.locate("fit.batch_size").file.endswith("base.yaml")
 
 
+def test_a_bases_paths_stay_relative_to_the_base(tmp_path, write_config):
+    """A base's data.path and weights_from name files beside the base, wherever the
+    config that extends it lives (they were read from the child's folder)."""
+    write_config(BASE.replace("  source: synthetic", "  source: npz\n  path: ../mine.npz")
+                 .replace("model:\n", "model:\n  weights_from: {path: w.keras}\n"),
+                 "bases/deep/root.yaml")
+    (tmp_path / "bases" / "mine.npz").write_bytes(b"")
+    child = write_config("extends: ../bases/deep/root.yaml\n", "sub/leaf.yaml")
+    cfg = load_config(child, semantic=False)
+    assert (cfg.config_dir / cfg.experiment.data.path).resolve() == tmp_path / "bases/mine.npz"
+    assert (cfg.config_dir / cfg.experiment.model.weights_from.path).resolve() == \
+        tmp_path / "bases/deep/w.keras"
+    assert cfg.raw["data"]["path"] == "../bases/mine.npz"  # what the run's config.yaml keeps
+    # a child's own path is its own
+    own = write_config("extends: ../bases/deep/root.yaml\ndata: {path: here.npz}\n",
+                       "sub/own.yaml")
+    assert load_config(own, semantic=False).experiment.data.path == "here.npz"
+
+
 def test_extends_errors_point_into_the_base(tmp_path, write_config):
     write_config(BASE.replace("units: 8", "units: eight"), "_base/base.yaml")
     path = write_config("extends: _base/base.yaml\n", "child.yaml")

@@ -89,8 +89,9 @@ def import_module(name: str, *, key: str, where: Location | None) -> ModuleType:
         if exc.name and name.startswith(exc.name):
             raise ConfigError(
                 f"cannot import module {name!r}: no such module", key=key, where=where,
-                hint="modules are looked up in the config's folder, then the working "
-                     "directory; check the dotted name and that the folders have the files"
+                hint="modules are looked up in the folder of the config given to trainctl "
+                     "(not of a base it extends), then the working directory; check the "
+                     "dotted name and that the folders have the files, or install the module"
             ) from None
         raise ConfigError(f"importing {name!r} failed: {exc}", key=key, where=where) from None
     except Exception as exc:  # the user's module raised while importing

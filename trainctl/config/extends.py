@@ -2,7 +2,9 @@
 
 Mappings merge key by key (the child wins); any other value, lists included,
 is replaced whole, so a child's ``layers:`` never interleaves with its base's.
-Paths are relative to the folder of the file that names them. Cycles are errors.
+Paths are relative to the folder of the file that names them: a base's ``extends``,
+``data.path`` and ``model.weights_from`` too (:func:`rebase_paths`), wherever the
+config that extends it lives. Cycles are errors.
 
 Example:
     # configs/small.yaml
@@ -12,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,38 @@ def deep_merge(base: Any, child: Any) -> Any:
             out[key] = deep_merge(base[key], value) if key in base else value
         return out
     return child
+
+
+# Values that are file paths relative to the config file that gives them.
+PATH_KEYS = (("data", "path"), ("model", "weights_from"), ("model", "weights_from", "path"))
+
+
+def rebase_paths(data: dict, base_dir: Path, child_dir: Path) -> dict:
+    """``data`` (a base config read from ``base_dir``) with its relative paths made
+    relative to ``child_dir``, so each still names the file its own author meant.
+
+    Example:
+        >>> rebase_paths({"data": {"path": "../d.npz"}}, Path("bases/deep"), Path("sub"))
+        {'data': {'path': '../bases/d.npz'}}
+    """
+    out = data
+    for key in PATH_KEYS:
+        parent = out
+        for part in key[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        value = parent.get(key[-1]) if isinstance(parent, dict) else None
+        if not isinstance(value, str) or not value or os.path.isabs(value) or \
+                value.startswith("~") or base_dir.resolve() == child_dir.resolve():
+            continue
+        rebased = os.path.relpath(os.path.join(base_dir.resolve(), value), child_dir.resolve())
+        out = set_path(out, key, rebased)
+    return out
+
+
+def set_path(data: dict, key: tuple, value: Any) -> dict:
+    """A copy of ``data`` with ``key`` (a path of mapping keys) set to ``value``."""
+    head, *rest = key
+    return {**data, head: set_path(data[head], tuple(rest), value) if rest else value}
 
 
 def _extends_list(data: dict, where: SourceMap) -> list[str]:
@@ -74,7 +109,7 @@ def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, 
                               f"relative to the config's folder, {path.parent.resolve()})",
                               key=format_key(key), where=where.locate(key))
         base, base_where = load_with_extends(base_path, chain)
-        merged = deep_merge(merged, base)
+        merged = deep_merge(merged, rebase_paths(base, base_path.parent, path.parent))
         merged_where = merged_where.merged_under(base_where)
     merged = deep_merge(merged, {k: v for k, v in data.items() if k != "extends"})
     if "extends" in data:
