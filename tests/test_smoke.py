@@ -37,6 +37,8 @@ def test_folders_are_searched_and_partial_bases_skipped(tmp_path, write_config):
     write_config("a: 1\n", "b/_base/base.yaml")
     write_config("a: 1\n", "b/deep/_partials/p.yaml")
     write_config("a: 1\n", "b/deep/two.yml")
+    write_config("a: 1\n", "b/runs/exp-20261130-101500-3f9a2c/config.yaml")  # a run's record
+    write_config("{}\n", "b/runs/exp-20261130-101500-3f9a2c/run.json")
     explicit = write_config("a: 1\n", "_base/named.yaml")
     found = find_configs([tmp_path / "b", explicit])
     assert found == [tmp_path / "b/deep/two.yml", tmp_path / "b/one.yaml", explicit]

@@ -125,8 +125,8 @@ def smoke(paths: tuple[Path, ...], junit_path: Path | None, runs_dir: Path | Non
     """Run every config at smoke size (as `fit --smoke`) in one process.
 
     PATHS are config files or folders, searched recursively for *.yaml; folders named
-    _* (configs/_base/: partial bases) are skipped. One row per config: ok, failed or
-    invalid, seconds, the error's first line. Exit 0 when all pass, 2 when a config
+    _* (configs/_base/: partial bases) and run folders are skipped. One row per config:
+    ok, failed or invalid, seconds, the error's first line. Exit 0 when all pass, 2 when a config
     is invalid (config or data error), else 1 when a run failed.
     """
     import tempfile

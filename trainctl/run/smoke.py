@@ -60,8 +60,13 @@ class SmokeResult:
 
 def is_partial(path: Path, root: Path) -> bool:
     """Whether a file found under ``root`` is skipped: inside a folder whose name starts
-    with ``_`` (``configs/_base/``: bases incomplete on their own, SPEC §2) or ``.``."""
-    return any(part.startswith(("_", ".")) for part in path.relative_to(root).parts[:-1])
+    with ``_`` (``configs/_base/``: bases incomplete on their own, SPEC §2) or ``.``, or
+    inside a run folder (its config.yaml is a record of that run, under runs/)."""
+    folders = path.relative_to(root).parts[:-1]
+    if any(part.startswith(("_", ".")) for part in folders):
+        return True
+    return any((root.joinpath(*folders[:i + 1]) / "run.json").is_file()
+               for i in range(len(folders)))
 
 
 def find_configs(paths: Iterable[Path]) -> list[Path]:
