@@ -396,3 +396,10 @@ def test_key_created_by_set_points_at_the_option(write_config):
     with pytest.raises(ConfigError) as exc:
         load_config(path, ["comzile.loss=mse"])
     assert str(exc.value).startswith("--set comzile.loss=mse: comzile: unknown key 'comzile'")
+
+
+def test_two_kinds_of_validation_data_are_refused_by_validate(write_config):
+    # fit refused them only after loading the data
+    with pytest.raises(ConfigError, match="give one kind of validation data; received "
+                                          "holdout, split"):
+        load_config(write_config(BASE), ["data.validation={holdout: 16, split: 0.2}"])

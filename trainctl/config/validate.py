@@ -318,6 +318,10 @@ def check_data(exp: Experiment, locate) -> list[ConfigError]:
 
     errors: list[ConfigError] = []
     errors += _collect(lambda: check_source(exp.data.source, key="data.source", locate=locate))
+    if exp.data.validation is not None:  # one kind at a time (holdout, split, source, ...)
+        from trainctl.data.load import validation_kind
+
+        errors += _collect(lambda: validation_kind(exp.data.validation, locate) and [])
     for section in ("features", "targets"):
         for i, spec in enumerate(getattr(exp.data, section)):
             key = f"data.{section}[{i}]"

@@ -113,7 +113,7 @@ def not_empty(split: Split, *, what: str, key: str, locate: Locate) -> Split:
     return split
 
 
-def _validation_kind(val: Validation, locate: Locate) -> Optional[str]:
+def validation_kind(val: Validation, locate: Locate) -> Optional[str]:
     """Which kind of validation is asked for; two at once is a ConfigError."""
     kinds = [k for k, on in (("holdout", val.holdout is not None),
                              ("split", val.split is not None),
@@ -184,7 +184,7 @@ def load_splits(cfg: DataConfig, *, config_dir: Path, signature: Signature,
               + check_transforms(list(cfg.targets), key="data.targets", locate=locate))
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
-    kind = _validation_kind(cfg.validation, locate) if cfg.validation else None
+    kind = validation_kind(cfg.validation, locate) if cfg.validation else None
     ctx_args = dict(path=resolve_path(cfg.path, config_dir=config_dir, key="data.path",
                                       locate=locate),
                     path_key="data.path", config_dir=Path(config_dir), signature=signature,
