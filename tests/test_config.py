@@ -403,3 +403,11 @@ def test_two_kinds_of_validation_data_are_refused_by_validate(write_config):
     with pytest.raises(ConfigError, match="give one kind of validation data; received "
                                           "holdout, split"):
         load_config(write_config(BASE), ["data.validation={holdout: 16, split: 0.2}"])
+
+
+def test_a_list_item_named_with_a_dot_gets_the_bracket_hint(write_config):
+    for option, fixed in (("model.layers.0.units=5", "model.layers[0]"),
+                          ("model.layers.1=5", "model.layers[1]")):
+        with pytest.raises(ConfigError) as exc:
+            load_config(write_config(BASE), [option])
+        assert f"hint: a list item is named by its index in brackets: {fixed}" in str(exc.value)

@@ -50,7 +50,8 @@ def set_in(data: Any, path: tuple, value: Any, where: Location) -> None:
         _check_index(node, last, path, where)
     elif not isinstance(node, dict):
         raise ConfigError(f"cannot set key {last!r}: {format_key(path[:-1])} is "
-                          f"{describe(node)}, not a mapping", key=format_key(path), where=where)
+                          f"{describe(node)}, not a mapping", key=format_key(path), where=where,
+                          hint=_index_hint(node, path))
     node[last] = value
 
 
@@ -60,10 +61,19 @@ def _child(node: Any, part: Any, prefix: tuple, where: Location, create: bool) -
         return node[part]
     if not isinstance(node, dict):
         raise ConfigError(f"cannot descend into {describe(node)}: expected a mapping",
-                          key=format_key(prefix), where=where)
+                          key=format_key(prefix), where=where, hint=_index_hint(node, prefix))
     if part not in node or node[part] is None:
         node[part] = {} if create else []
     return node[part]
+
+
+def _index_hint(node: Any, path: tuple) -> str | None:
+    """``layers.0`` for ``layers[0]``: say how a list item is named."""
+    part = path[-1]
+    if isinstance(node, list) and isinstance(part, str) and part.lstrip("-").isdigit():
+        fixed = format_key(path[:-1] + (int(part),))
+        return f"a list item is named by its index in brackets: {fixed}"
+    return None
 
 
 def _check_index(node: Any, index: int, path: tuple, where: Location) -> None:
