@@ -466,3 +466,52 @@ def test_a_users_own_loss_takes_the_targets_it_wants(capsys):
         check_against_model(ids, Signature(inputs={"x": ((4,), "float32")},
                                            outputs={"out": OutputInfo((3,), "regression")}),
                             locate=locate)
+
+
+# -- csv ----------------------------------------------------------------------------------
+IRIS = ("sepal_length,sepal_width,petal_length,petal_width,species\n"
+        "5.1,3.5,1.4,0.2,setosa\n7.0,3.2,4.7,1.4,versicolor\n6.3,3.3,6.0,2.5,virginica\n"
+        "\n"  # a blank line is skipped
+        "4.9,3.0,1.4,0.2,setosa\n")
+TABLE = Signature(inputs={"x": ((4,), "float32")}, outputs={"out": OutputInfo((), "sparse", 3)})
+
+
+def test_csv_words_become_class_ids_and_the_test_file_uses_them(tmp_path, capsys):
+    (tmp_path / "iris.csv").write_text(IRIS)
+    (tmp_path / "test.csv").write_text(IRIS.splitlines()[0] + "\n6.0,2.2,5.0,1.5,virginica\n")
+    splits = load({"source": {"type": "csv", "label": "species", "test": "test.csv"},
+                   "path": "iris.csv"}, tmp_path, sig=TABLE)
+    assert splits.train.x.dtype == np.float32 and splits.train.x.shape == (4, 4)
+    assert splits.train.x[1].tolist() == pytest.approx([7.0, 3.2, 4.7, 1.4])
+    assert splits.train.y.tolist() == [0, 1, 2, 0] and splits.test.y.tolist() == [2]
+    assert set(splits.files) == {str(tmp_path / "iris.csv"), str(tmp_path / "test.csv")}
+    assert "label 'species' holds words: setosa=0, versicolor=1, virginica=2" in \
+        capsys.readouterr().out
+    # numbers in the label column: class ids as they are; features: a chosen subset
+    (tmp_path / "n.csv").write_text("a,b,c,y\n1,2,3,0\n4,5,6,2\n")
+    two = Signature(inputs={"x": ((2,), "float32")}, outputs={"out": OutputInfo((), "sparse", 3)})
+    splits = load({"source": {"type": "csv", "label": "y", "features": ["c", "a"]},
+                   "path": "n.csv"}, tmp_path, sig=two)
+    assert splits.train.x.tolist() == [[3, 1], [6, 4]] and splits.train.y.dtype == np.int64
+    assert splits.test is None
+
+
+@pytest.mark.parametrize("text, source, words", [
+    ("a,b,y\n1,,0\n", {}, "line 2, column 'b': an empty cell"),
+    ("a,b,y\n1,x2,0\n", {}, "line 2, column 'b': 'x2', not a number"),
+    ("a,b,y\n1,2\n", {}, "line 2 has 2 field(s); the header has 3"),
+    ("", {}, "the file is empty"),
+    ("a,b,y\n", {}, "only a header row (a, b, y); no data rows"),
+    ("a;b;y\n1;2;0\n", {}, "hint: the header is one field holding ';': set the source's "
+                           "delimiter: ';'"),
+    ("a,b,label\n1,2,0\n", {"label": "lable"}, "no column 'lable' (did you mean 'label'?)"),
+    ("a,b,y\n1,2,0\n", {"delimiter": ";;"}, "expected one character"),
+])
+def test_csv_problems_name_the_file_line_and_column(tmp_path, text, source, words):
+    (tmp_path / "d.csv").write_text(text)
+    two = Signature(inputs={"x": ((2,), "float32")}, outputs={"out": OutputInfo((), "sparse", 3)})
+    with pytest.raises((DataError, ConfigError)) as exc:
+        load({"source": {"type": "csv", "label": "y", **source}, "path": "d.csv"}, tmp_path,
+             sig=two)
+    assert words in str(exc.value)
+    assert str(tmp_path / "d.csv") in str(exc.value) or "delimiter" in str(exc.value)

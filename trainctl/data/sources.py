@@ -27,7 +27,7 @@ import inspect
 import traceback
 from typing import Any, Callable
 
-from trainctl.data import builtin, npz, synthetic  # noqa: F401 - these fill SOURCES
+from trainctl.data import builtin, csv_files, npz, synthetic  # noqa: F401 - fill SOURCES
 from trainctl.data.base import SOURCES, RawData, SourceContext, split_from_parts
 from trainctl.errors import ConfigError, DataError, Location, describe, did_you_mean
 from trainctl.plugins import add_search_path
