@@ -108,6 +108,28 @@ def test_partial_mappings_pass_but_list_items_stay_whole(validator):
     assert list(error.absolute_path) == ["fit", "epochs"]
 
 
+@pytest.mark.parametrize("layer, path, says", [
+    ({"type": "Dense", "unit": 64}, [], "'unit' was unexpected"),
+    ({"type": "Dense"}, [], "'units' is a required property"),
+    ({"type": "Dense", "units": 64, "activaton": "relu"}, [], "'activaton' was unexpected"),
+    ({"type": "Dense", "units": "64"}, ["units"], "is not of type 'integer'"),
+    ({"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "samee"}, ["padding"],
+     "is not one of"),
+])
+def test_a_keras_layers_arguments_are_checked_in_the_editor(validator, layer, path, says):
+    data = {"model": {"layers": [layer]}}
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    assert error is not None and list(error.absolute_path) == ["model", "layers", 0, *path]
+    assert says in error.message
+
+
+def test_plug_in_and_well_formed_layers_stay_open(validator):
+    layers = [{"type": "Dense", "units": 64, "activation": "relu", "name": "d", "inputs": "x"},
+              {"type": "Conv2D", "filters": 8, "kernel_size": [3, 3], "padding": "same"},
+              {"type": "MyDenseLayer", "anything": 1}, {"type": "my_layers:Block", "k": 2}]
+    assert list(validator.iter_errors({"model": {"layers": layers}})) == []
+
+
 def test_every_key_a_user_may_write_is_in_the_schema():
     """runtime.plots (this issue) and every top-level section are offered for completion."""
     schema = editor_schema()

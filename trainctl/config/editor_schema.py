@@ -43,7 +43,57 @@ def editor_schema() -> dict[str, Any]:
         schema["$defs"][name].pop("required", None)
     schema.pop("required", None)  # the top level is a mapping that extends merges
     schema["description"] = DESCRIPTION
+    add_layer_arguments(schema)
     return schema
+
+
+def add_layer_arguments(schema: dict[str, Any]) -> None:
+    """A layer item whose ``type`` is a Keras layer takes that layer's arguments only
+    (``unit: 64`` and ``units: "64"`` are marked in the editor), from the same catalog
+    of Keras's signatures ``trainctl validate`` checks them with. Other types (plug-ins,
+    ``module:Name``, submodels) stay open."""
+    from trainctl.registry.catalog import load
+
+    spec = schema["$defs"]["LayerSpec"]
+    own = spec.get("properties", {})
+    rules = []
+    for name, entry in sorted(load()["kinds"].get("layer", {}).items()):
+        properties = {arg: argument_schema(kind) for arg, kind in entry.get("args", {}).items()}
+        properties.update(own)  # type, name and inputs as trainctl takes them
+        then = {"properties": properties, "additionalProperties": False}
+        if entry.get("required"):
+            then["required"] = list(entry["required"])
+        rules.append({"if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                      "then": then})
+    spec["allOf"] = rules
+
+
+SIMPLE = {"bool": ["boolean"], "float": ["number"], "int": ["integer"], "str": ["string"],
+          "int_or_ints": ["integer", "array"]}
+
+
+def argument_schema(kind: str) -> dict[str, Any]:
+    """The JSON Schema of one catalog argument kind (``int?``, ``enum:a,b``, ...).
+
+    Example:
+        >>> argument_schema("int?")
+        {'type': ['integer', 'null']}
+    """
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    if kind.startswith("enum:"):
+        out: dict[str, Any] = {"enum": kind[5:].split(",") + ([None] if optional else [])}
+        return out
+    types: list[str] = []
+    for part in kind.split("|"):
+        if part.startswith("component:") or part == "activation":
+            types += ["string", "object"]  # a name, or {type: ..., args}
+        elif part in SIMPLE:
+            types += SIMPLE[part]
+        else:  # any, or a kind this does not know: no constraint rather than a wrong one
+            return {}
+    types = list(dict.fromkeys(types + (["null"] if optional else [])))
+    return {"type": types[0] if len(types) == 1 else types}
 
 
 def mergeable_defs(schema: dict[str, Any]) -> set[str]:
@@ -87,4 +137,25 @@ def mergeable_defs(schema: dict[str, Any]) -> set[str]:
 
 def schema_text() -> str:
     """:func:`editor_schema` as the text ``trainctl schema`` writes (2-space JSON, newline)."""
-    return json.dumps(editor_schema(), indent=2) + "\n"
+    return readable_json(editor_schema()) + "\n"
+
+
+def readable_json(value: Any, indent: int = 0, width: int = 88) -> str:
+    """JSON indented by 2 spaces a level, but a list or mapping that fits on one line of
+    ``width`` stays on one line (the layers' argument tables would otherwise take
+    ~10,000 lines of one key each).
+
+    Example:
+        >>> print(readable_json({"a": {"type": "integer"}, "b": [1, 2]}))
+        {"a": {"type": "integer"}, "b": [1, 2]}
+    """
+    flat = json.dumps(value)
+    if len(flat) + indent <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k)}: {readable_json(v, indent + 2, width)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    items = [pad + readable_json(v, indent + 2, width) for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * indent + "]"
