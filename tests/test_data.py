@@ -164,8 +164,13 @@ def test_wrong_keys_and_shapes_are_data_errors(tmp_path, data_dir):
     with pytest.raises(DataError, match=r"x_train: expected uint8 images"):
         load({"source": "mnist", "path": "float.npz"}, tmp_path)
     np.savez(tmp_path / "other.npz", images=np.zeros((4, 3)), labels=np.zeros(4))
-    with pytest.raises(DataError, match=r"no array 'x_train'.*images, labels"):
+    with pytest.raises(DataError, match=r"no array 'x_train'.*images, labels") as exc:
         load({"source": "npz", "path": "other.npz"}, tmp_path)
+    assert f"{locate('data.path')}: data.path: " in str(exc.value)
+    # a key the config renamed is blamed where the config writes it
+    with pytest.raises(DataError, match=r"no array 'imgs'") as exc:
+        load({"source": {"type": "npz", "x_train": "imgs"}, "path": "other.npz"}, tmp_path)
+    assert f"{locate('data.source.x_train')}: data.source.x_train: " in str(exc.value)
 
 
 # -- npz, synthetic and plug-in sources ---------------------------------------------------

@@ -43,7 +43,9 @@ def lookup(arrays: dict[str, np.ndarray], key: Optional[str]) -> Any:
 
 def _require(value: Any, key: str, role: str, ctx: SourceContext, arrays: dict) -> Any:
     if value is None:
-        raise DataError(f"{ctx.where(ctx.path_key)}: {ctx.path}: no array {key!r} (or "
+        # a key the config renamed is blamed where it is written; Keras's default, the file
+        at = ctx.where(f"{ctx.key}.{role}") if key != role else ctx.where(ctx.path_key)
+        raise DataError(f"{at}: {ctx.path}: no array {key!r} (or "
                         f"'{key}/<name>' arrays) for {role}; the file has: "
                         f"{', '.join(arrays) or 'nothing'}\n  hint: name the right key in "
                         f"the source mapping, e.g. {{type: npz, {role}: <key>}}")
