@@ -297,3 +297,23 @@ def test_trainctls_own_sources_are_not_listed_as_plug_ins():
     assert "  mnist (trainctl)" in lines and "  npz (trainctl)" in lines
     # (other tests in this process may have registered real plug-ins, e.g. mnist_images)
     assert "  mnist (plug-in)" not in lines and "  synthetic (plug-in)" not in lines
+
+
+def test_components_shows_one_components_arguments():
+    from click.testing import CliRunner
+
+    from trainctl.cli import cli
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["components", *args])
+
+    dense = run("Dense")  # the kind found from the name
+    assert dense.exit_code == 0 and dense.output.startswith("layer Dense (Keras):\n")
+    assert dense.output.splitlines()[1].split() == ["units", "int", "required"]
+    assert run("layer", "Dense").output == dense.output
+    csv = run("dataset", "csv")
+    assert csv.exit_code == 0 and "label" in csv.output and "default ','" in csv.output
+    typo = run("layer", "Dens")
+    assert typo.exit_code == 2 and "no layer 'Dens' (did you mean 'Dense'?)" in typo.output
+    lost = run("Dens")
+    assert lost.exit_code == 2 and "(did you mean layer 'Dense'?)" in lost.output

@@ -82,12 +82,26 @@ def config_files(paths: tuple[Path, ...]) -> tuple[list[Path], int]:
 
 @cli.command()
 @click.argument("kind", required=False)
-def components(kind: str | None) -> None:
-    """List what can be named in a config (all kinds, or one KIND)."""
+@click.argument("name", required=False)
+def components(kind: str | None, name: str | None) -> None:
+    """List what can be named in a config (all kinds, or one KIND), or the arguments of
+    one component: `components layer Dense` (or just `components Dense`)."""
     import trainctl.data  # noqa: F401  registers the data sources (no TensorFlow)
-    from trainctl.registry.catalog import format_components
+    from trainctl.registry import KINDS
+    from trainctl.errors import UsageError
+    from trainctl.registry.catalog import (format_component, format_components, kinds_of,
+                                           nearest_component)
 
-    click.echo(format_components(kind))
+    if kind is not None and kind not in KINDS and name is None:
+        if not kinds_of(kind):
+            raise UsageError(f"{kind!r} is neither a kind of component nor one's name"
+                             f"{nearest_component(kind)}; kinds: {', '.join(KINDS)}")
+        kind, name = None, kind  # `components Dense`: the component, whatever its kind
+    if name is None:
+        click.echo(format_components(kind))
+        return
+    kinds = [kind] if kind is not None else kinds_of(name)
+    click.echo("\n\n".join(format_component(k, name) for k in kinds))
 
 
 @cli.command()

@@ -145,6 +145,12 @@ class Registry:
             self._ensure_populated()
         return sorted(n for n, e in self._entries.items() if builtins or not e.builtin)
 
+    def registered(self, name: str) -> Any:
+        """The object registered as plug-in ``name`` (None when unknown), without loading
+        Keras (``trainctl components KIND NAME`` reads its signature)."""
+        entry = self._entries.get(name)
+        return entry.obj if entry is not None else None
+
     def module_of(self, name: str) -> str:
         """The module that registered plug-in ``name`` ("" when unknown), without loading
         Keras (``trainctl components`` tells trainctl's own names from plug-ins)."""
