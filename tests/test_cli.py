@@ -179,6 +179,11 @@ def test_smoke_caps_steps_and_is_recorded(tmp_path, write_config):
                     "--runs-dir", str(tmp_path / "runs"))
     path = tmp_path / "runs" / result.output.strip().splitlines()[-1].split("/")[-1]
     assert len(json.loads((path / "history.json").read_text())["loss"]) == 2
+    assert "test - loss" in result.output and "no test split" not in result.output
+    # without a test split the run says why it has no test line
+    result = invoke("fit", str(cfg), "--smoke", "--set", "data.test=false",
+                    "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0 and "note: no test split" in result.output, result.output
 
 
 def test_diverging_run_fails_with_exit_1(tmp_path, write_config):

@@ -223,6 +223,12 @@ def test_module_function_source(tmp_path):
 
         def broken():
             raise RuntimeError("disk on fire")
+
+        def train_only():
+            return (np.zeros((5, 784), "float32"), np.zeros(5, int)), None
+
+        def bare_pair():
+            return np.zeros((5, 784), "float32"), np.zeros(5, int)
     """))
     splits = load({"source": {"type": "mydata:load", "n": 12}, "validation": {"use_test": True}},
                   tmp_path)
@@ -232,6 +238,12 @@ def test_module_function_source(tmp_path):
         load({"source": {"type": "mydata:load", "nn": 1}}, tmp_path)
     with pytest.raises(DataError, match="RuntimeError: disk on fire"):
         load({"source": "mydata:broken"}, tmp_path)
+    splits = load({"source": "mydata:train_only"}, tmp_path)  # ((x, y), None): no test split
+    assert len(splits.train) == 5 and splits.test is None
+    with pytest.raises(DataError) as exc:  # said so with the arrays' repr
+        load({"source": "mydata:bare_pair"}, tmp_path)
+    assert "returned 2 arrays (x, y): the training pair alone" in str(exc.value)
+    assert "hint: return (x, y), None" in str(exc.value) and "array(" not in str(exc.value)
 
 
 def test_registered_plugin_source(tmp_path):

@@ -184,10 +184,18 @@ def normalize_result(result: Any, what: str) -> RawData:
             test = split_from_parts((result["x_test"], result.get("y_test"),
                                      result.get("sample_weight_test")), f"{what} test")
         return RawData(train=train, test=test)
-    if isinstance(result, (tuple, list)) and len(result) in (1, 2) and all(
-            isinstance(part, (tuple, list, dict)) for part in result):
+    if isinstance(result, (tuple, list)) and len(result) in (1, 2) and \
+            isinstance(result[0], (tuple, list, dict)) and \
+            (len(result) == 1 or result[1] is None or isinstance(result[1], (tuple, list, dict))):
         train = split_from_parts(result[0], f"{what} train")
-        test = split_from_parts(result[1], f"{what} test") if len(result) == 2 else None
+        test = (split_from_parts(result[1], f"{what} test")
+                if len(result) == 2 and result[1] is not None else None)
         return RawData(train=train, test=test)
-    raise DataError(f"{what} {describe(result)}; expected ((x_train, y_train), (x_test, y_test)) "
-                    "or a dict with x_train, y_train, x_test, y_test (numpy arrays)")
+    expected = ("expected ((x_train, y_train), (x_test, y_test)), ((x_train, y_train), None) "
+                "or a dict with x_train, y_train, x_test, y_test (numpy arrays)")
+    if isinstance(result, (tuple, list)) and 2 <= len(result) <= 3 and all(
+            hasattr(part, "shape") for part in result):
+        raise DataError(f"{what} {len(result)} arrays (x, y{', w' if len(result) == 3 else ''}): "
+                        f"the training pair alone; {expected}\n  hint: return (x, y), None "
+                        "for data without a test split")
+    raise DataError(f"{what} {describe(result)}; {expected}")

@@ -288,5 +288,8 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> Non
                         f"{type(exc).__name__}: {exc}") from None
     if metrics is not None:
         print(f"test - {format_metrics(metrics)}", flush=True)
+    else:
+        print("note: no test split (the source has none, or data.test: false): no test "
+              "evaluation, no metrics.json", flush=True)
     finish(run, "completed", None)
 
