@@ -229,6 +229,9 @@ def test_extends_missing_and_cycle(write_config):
     path = write_config("extends: nowhere.yaml\n" + BASE)
     with pytest.raises(ConfigError, match="base config not found"):
         load_config(path)
+    write_config("a: 1\n", "bases/x.yaml")
+    with pytest.raises(ConfigError, match="bases is a folder; extends names a YAML file"):
+        load_config(write_config("extends: bases/\n" + BASE))
     write_config("extends: b.yaml\n" + BASE, "a.yaml")
     write_config("extends: a.yaml\n", "b.yaml")
     with pytest.raises(ConfigError, match="extends cycle"):

@@ -104,6 +104,10 @@ def load_with_extends(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict, 
         if resolved_base in chain:
             raise ConfigError(f"extends cycle: {' -> '.join(str(p) for p in chain)} -> "
                               f"{base_path}", key=format_key(key), where=where.locate(key))
+        if not is_file and base_path.is_dir():
+            raise ConfigError(f"{base_path} is a folder; extends names a YAML file",
+                              key=format_key(key), where=where.locate(key),
+                              hint=f"e.g. extends: {Path(rel) / 'mnist_mlp.yaml'}")
         if not is_file:
             raise ConfigError(f"base config not found: {base_path} (paths in extends are "
                               f"relative to the config's folder, {path.parent.resolve()})",
