@@ -87,15 +87,16 @@ def components(kind: str | None, name: str | None) -> None:
     """List what can be named in a config (all kinds, or one KIND), or the arguments of
     one component: `components layer Dense` (or just `components Dense`)."""
     import trainctl.data  # noqa: F401  registers the data sources (no TensorFlow)
+    from trainctl.errors import UsageError, did_you_mean
     from trainctl.registry import KINDS
-    from trainctl.errors import UsageError
     from trainctl.registry.catalog import (format_component, format_components, kinds_of,
                                            nearest_component)
 
     if kind is not None and kind not in KINDS and name is None:
         if not kinds_of(kind):
+            near = did_you_mean(kind, KINDS) or nearest_component(kind)
             raise UsageError(f"{kind!r} is neither a kind of component nor one's name"
-                             f"{nearest_component(kind)}; kinds: {', '.join(KINDS)}")
+                             f"{near}; kinds: {', '.join(KINDS)}")
         kind, name = None, kind  # `components Dense`: the component, whatever its kind
     if name is None:
         click.echo(format_components(kind))
