@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trainctl.errors import Location
-from trainctl.registry import catalog
+from trainctl.registry import catalog, listing
 from trainctl.registry.catalog import check_component
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,9 +127,9 @@ def test_plugin_registered_component_is_checked_live():
 def test_names_describe_and_format():
     assert "rmsprop" in catalog.names("optimizer")
     assert catalog.describe("layer", "Dense").startswith("Dense(units: int; optional ")
-    text = catalog.format_components("optimizer")
+    text = listing.format_components("optimizer")
     assert "  rmsprop -> RMSprop" in text and text.startswith("optimizer (")
-    assert "dataset (" in catalog.format_components(None)
+    assert "dataset (" in listing.format_components(None)
 
 
 def test_check_without_tensorflow():

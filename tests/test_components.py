@@ -290,7 +290,7 @@ def test_component_names_finds_module_qualified_names():
 
 def test_trainctls_own_sources_are_not_listed_as_plug_ins():
     import trainctl.data  # noqa: F401 - registers the sources, as `trainctl components` does
-    from trainctl.registry.catalog import format_components
+    from trainctl.registry.listing import format_components
 
     text = format_components("dataset")
     lines = text.splitlines()

@@ -89,7 +89,7 @@ def components(kind: str | None, name: str | None) -> None:
     import trainctl.data  # noqa: F401  registers the data sources (no TensorFlow)
     from trainctl.errors import UsageError, did_you_mean
     from trainctl.registry import KINDS
-    from trainctl.registry.catalog import (format_component, format_components, kinds_of,
+    from trainctl.registry.listing import (format_component, format_components, kinds_of,
                                            nearest_component)
 
     if kind is not None and kind not in KINDS and name is None:
