@@ -273,6 +273,28 @@ def test_sigterm_after_the_last_epoch_then_resume_completes(mnist, tmp_path, mon
     assert len(json.loads((run / "history.json").read_text())["loss"]) == 2
 
 
+def test_a_signal_once_the_run_is_complete_keeps_it_completed(mnist, tmp_path, monkeypatch):
+    """Ctrl-C after the test metrics are written (while the run waits for its pictures)
+    does not turn a complete run into an interrupted one: exit 0, status completed."""
+    import trainctl.run.start as start
+
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist))
+    monkeypatch.chdir(ROOT)
+    settle = start.settle
+
+    def settle_after_ctrl_c(run, timeout=30.0):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once, by trainctl's handler
+        return settle(run, timeout)
+
+    monkeypatch.setattr(start, "settle", settle_after_ctrl_c)
+    result = CliRunner().invoke(cli, ["fit", "configs/mnist.yaml", "--smoke", "--runs-dir",
+                                      str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path / "runs")
+    assert info(run)["status"] == "completed" and (run / "model.keras").is_file()
+    assert "resume" not in result.output
+
+
 def test_resume_without_saved_state_keeps_finished_epochs_unless_forced(uninterrupted, tmp_path):
     run = tmp_path / "run"
     subprocess.run(["cp", "-r", str(uninterrupted), str(run)], check=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def run_to_end(cfg: LoadedConfig, prep: Prepared, run: RunDir, stop: Any, *,
                           restore_optimizers=restore_optimizers)
         if prep.worker is not None:
             report_weights(prep, run)
-        complete(prep, run, last_is_final=last_is_final(cfg, prep, callbacks))
+        complete(prep, run, last_is_final=last_is_final(cfg, prep, callbacks), stop=stop)
     except (KeyboardInterrupt, Interrupted) as exc:
         if not isinstance(exc, Interrupted):
             exc = Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
@@ -258,11 +259,14 @@ def optimizer_uses_ema(optimizer: Any) -> bool:
     return any(bool(getattr(o, "use_ema", False)) for o in (optimizer, inner))
 
 
-def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> None:
+def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False,
+             stop: Any = None) -> None:
     """After training: model.keras, the test metrics, status completed.
 
     With ``last_is_final``, model.keras is a copy of checkpoints/last.keras instead
-    of a second serialisation of the same model.
+    of a second serialisation of the same model. Once the test metrics are written the
+    run is complete: a signal (``stop``, the run's SignalStop) no longer interrupts it;
+    a second Ctrl-C only cuts short the wait for its pictures (a note in run.json).
     """
     from trainctl.run.console import format_metrics
     from trainctl.run.curves import request_curves
@@ -286,10 +290,11 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False) -> Non
         finish(run, "failed", f"{type(exc).__name__}: {exc}")
         raise RunFailed(f"saving or evaluating the trained model failed: "
                         f"{type(exc).__name__}: {exc}") from None
-    if metrics is not None:
-        print(f"test - {format_metrics(metrics)}", flush=True)
-    else:
-        print("note: no test split (the source has none, or data.test: false): no test "
-              "evaluation, no metrics.json", flush=True)
-    finish(run, "completed", None)
+    with stop.deferred() if stop is not None else nullcontext():
+        if metrics is not None:
+            print(f"test - {format_metrics(metrics)}", flush=True)
+        else:
+            print("note: no test split (the source has none, or data.test: false): no test "
+                  "evaluation, no metrics.json", flush=True)
+        finish(run, "completed", None)
 
