@@ -329,6 +329,24 @@ def test_nan_features_empty_split_and_onehot_mismatch():
                             locate=locate)
 
 
+def test_sample_weights_one_per_sample_or_per_step_else_a_data_error():
+    x, y = np.zeros((4, 784), np.float32), np.zeros(4, int)
+    for good in (np.ones(4), np.ones((4, 1))):
+        check_against_model(Splits(train=Split(x, y, good)), MLP, locate=locate)
+    with pytest.raises(DataError, match=r"sample_weight has shape \(4, 3\); output "
+                                        r"'predictions' takes \(N,\) or \(N, 1\)\n"):
+        check_against_model(Splits(train=Split(x, y, np.ones((4, 3)))), MLP, locate=locate)
+    # a sequence output: one weight per time step too, named by output
+    seq = Signature(inputs=MLP.inputs, outputs={"tags": OutputInfo((7,), "sparse", 5)})
+    ids = np.zeros((4, 7), int)
+    check_against_model(Splits(train=Split(x, {"tags": ids}, {"tags": np.ones((4, 7))})), seq,
+                        locate=locate)
+    with pytest.raises(DataError, match=r"sample_weight\['tags'\] has shape \(4, 6\);.*"
+                                        r"or \(N, 7\) for one weight per step"):
+        check_against_model(Splits(train=Split(x, {"tags": ids}, {"tags": np.ones((4, 6))})),
+                            seq, locate=locate)
+
+
 # -- tf.data --------------------------------------------------------------------------------
 def _orders(ds, epochs: int) -> list[list[int]]:
     return [[int(v) for x, y in ds for v in y.numpy()] for _ in range(epochs)]

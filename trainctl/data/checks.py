@@ -189,6 +189,25 @@ class _Checker:
             self.finite(w, label)
             if w.size and w.min() < 0:
                 self.fail(f"{label} has negative values; weights must be >= 0")
+            self.weight_shape(name, w, label)
+
+    def weight_shape(self, name: str, w: np.ndarray, label: str) -> None:
+        """One weight per sample ((N,) or (N, 1)), or one per step of a sequence output's
+        loss; anything else would fail inside Keras's compiled loss, blamed on compile."""
+        outputs = (self.sig.outputs if name == "sample_weight"
+                   else {name: self.sig.outputs.get(name)})
+        for output, info in outputs.items():
+            if info is None or info.kind == "any":
+                continue  # a user's own loss: its weighting is its own business
+            # the loss of one sample has the target's shape less its class/feature axis
+            steps = tuple(info.shape) if info.kind == "sparse" else tuple(info.shape[:-1])
+            if w.shape[1:] in ((), (1,)) or (steps and fits(w.shape[1:], steps)):
+                continue
+            per_step = ", ".join("None" if d is None else str(d) for d in steps)
+            accepted = "(N,) or (N, 1)" + (f", or (N, {per_step}) for one weight per step"
+                                           if steps else "")
+            self.fail(f"{label} has shape {_shape(w.shape)}; output {output!r} takes "
+                      f"{accepted}", "give one number per sample")
 
 
 def _reshape_hint(actual: tuple, expected: tuple, name: str) -> str:
