@@ -220,7 +220,7 @@ def test_a_checkpoint_is_evaluated_and_predicted_with_on_request(run, tmp_path):
     before = (run / "metrics.json").read_bytes()
     result = invoke("evaluate", run, "--checkpoint", "last")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("test - loss: ")
+    assert result.output.startswith("test (last.keras) - loss: ")
     assert (run / "metrics.json").read_bytes() == before  # the final model's, kept
     record = json.loads((run / "run.json").read_text())["records"][-1]
     assert record["kind"] == "evaluate" and record["checkpoint"] == "last"

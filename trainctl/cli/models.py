@@ -35,7 +35,9 @@ def evaluate(run_dir: Path, checkpoint: str, unsafe: bool, verbose: bool) -> Non
     from trainctl.run.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(run_dir, verbose=verbose, unsafe=unsafe, checkpoint=checkpoint)
-    click.echo(f"test - {format_metrics(metrics)}")
+    # another model than the final one: say which, since metrics.json keeps the final's
+    which = "" if checkpoint == "final" else f" ({checkpoint}.keras)"
+    click.echo(f"test{which} - {format_metrics(metrics)}")
 
 
 @cli.command()
