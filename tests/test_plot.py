@@ -220,18 +220,23 @@ def test_drawer_imports_under_sched_idle_until_the_run_waits_for_it(tmp_path):
 
 
 def test_the_last_planned_epoch_asks_for_the_drawing_at_once(tmp_path):
-    """At the end of epoch 2 of 2 the drawing starts (beside the last checkpoint, the save
-    and the test evaluation); not at the end of epoch 1."""
-    from trainctl.run import curves
+    """Once epoch 2 of 2 is in history.json the drawing starts (beside the last
+    checkpoint, the save and the test evaluation); not after epoch 1."""
+    import json
 
-    run = fake_run(tmp_path, '{"loss": [0.9, 0.5]}')
-    callback = curves.CurvesCallback(run)
-    callback.set_params({"epochs": 2})
-    callback.on_train_begin()
+    from trainctl.run import curves
+    from trainctl.run.callbacks import HistoryWriter
+
+    run = fake_run(tmp_path, "{}")
+    drawing = curves.CurvesCallback(run)
+    drawing.on_train_begin()
     drawer = curves._drawers[run.path.resolve()]
-    callback.on_epoch_end(0)
+    history = HistoryWriter(run)
+    history.set_params({"epochs": 2})
+    history.on_epoch_end(0, {"loss": 0.9})
     assert not drawer.requested
-    callback.on_epoch_end(1)
+    history.on_epoch_end(1, {"loss": 0.5})
     assert drawer.requested
+    assert json.loads((run.path / "history.json").read_text()) == {"loss": [0.9, 0.5]}
     assert curves.settle_curves(run, keep=True) == []
     assert (run.path / "curves.png").is_file()

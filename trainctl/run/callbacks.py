@@ -20,6 +20,7 @@ import keras
 
 from trainctl.artifacts import RunDir, copy_file, save_keras
 from trainctl.run.console import format_metrics
+from trainctl.run.curves import request_curves
 
 
 def current_learning_rate(optimizer: Any) -> float | None:
@@ -61,6 +62,12 @@ class HistoryWriter(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(value)
         self.run.write_json("history.json", self.history)
         self._append_csv(epoch, row)
+        if epoch + 1 == (self.params or {}).get("epochs"):
+            # The last planned epoch: history.json is whole, so curves.png can be drawn
+            # now, beside the last checkpoint, the model's save and the test evaluation,
+            # rather than after them (a run that stops early asks in
+            # trainctl.run.fit.complete; one that does not complete throws it away).
+            request_curves(self.run)
 
     def _append_csv(self, epoch: int, row: dict[str, float]) -> None:
         path = self.run.file("history.csv")

@@ -5,7 +5,8 @@ tenth of a default MNIST run. So the run never does it: :class:`CurvesCallback`
 starts a child process when training begins, which imports matplotlib (at a lower
 priority) while the model trains and then waits. When the run completes,
 :func:`request_curves` tells it to draw history.json, while the model is saved and
-evaluated (or already at the end of the last planned epoch), and
+evaluated (or already as soon as the last planned epoch is in history.json:
+:class:`trainctl.run.callbacks.HistoryWriter` asks, before that epoch's checkpoint), and
 :func:`settle_curves` collects the PNG; the run waits only for
 whatever drawing is left. As for model.png (:mod:`trainctl.run.start`): the child
 writes a temp file renamed once it succeeded (never half a PNG), every wait is
@@ -192,11 +193,3 @@ class CurvesCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         start_curves(self.run)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        # The last planned epoch: history.json is whole (HistoryWriter runs earlier), so
-        # the drawing can start now, beside the last checkpoint, the model's save and the
-        # test evaluation, rather than after them (a run that stops early asks in
-        # trainctl.run.fit.complete; one that does not complete throws the drawing away).
-        if epoch + 1 == (self.params or {}).get("epochs"):
-            request_curves(self.run)
