@@ -273,6 +273,23 @@ def test_sigterm_after_the_last_epoch_then_resume_completes(mnist, tmp_path, mon
     assert len(json.loads((run / "history.json").read_text())["loss"]) == 2
 
 
+@pytest.mark.parametrize("name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_the_model_is_built_is_an_interruption(tmp_path, monkeypatch,
+                                                              name, code):
+    """A signal that lands in code which turns exceptions into config errors (calling a
+    layer while the model is built) is still an interruption: exit 130/143 and no run
+    folder, not 'cannot take input of shape' with exit 2."""
+    monkeypatch.chdir(ROOT)
+    layers = (f"model.layers=[{{type: 'tests.plugins.pause:SignalInCall', signal: {name}}}, "
+              "{type: Dense, units: 10, activation: softmax, name: predictions}]")
+    result = CliRunner().invoke(cli, ["fit", "configs/mnist.yaml", "--smoke", "--runs-dir",
+                                      str(tmp_path / "runs"),
+                                      *sets("data.source=synthetic", layers)])
+    assert result.exit_code == code, result.output
+    assert f"by {name}" in result.output and "hint" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_signal_once_the_run_is_complete_keeps_it_completed(mnist, tmp_path, monkeypatch):
     """Ctrl-C after the test metrics are written (while the run waits for its pictures)
     does not turn a complete run into an interrupted one: exit 0, status completed."""

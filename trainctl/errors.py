@@ -170,3 +170,31 @@ class Interrupted(TrainctlError):
     def __init__(self, message: str, exit_code: ExitCode = ExitCode.INTERRUPTED):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class SignalReceived(KeyboardInterrupt):
+    """A signal outside the training steps, raised by trainctl's handler where the
+    program is; :func:`trainctl.run.interrupt.stop_on_signals` turns it into
+    :class:`Interrupted` when it leaves its block.
+
+    Not an ``Exception``, like KeyboardInterrupt: the code that turns a plug-in's or
+    Keras's exception into a config error (``except Exception``) must let it through,
+    or a Ctrl-C while the model is built would read as a bad layer (exit 2).
+
+    Args:
+        interrupted: the error to report (its message and exit code).
+    """
+
+    def __init__(self, interrupted: Interrupted):
+        super().__init__(str(interrupted))
+        self.interrupted = interrupted
+
+
+def as_interrupted(exc: BaseException) -> Interrupted:
+    """The :class:`Interrupted` that ``exc`` (Interrupted, SignalReceived or a plain
+    KeyboardInterrupt: a second Ctrl-C) stands for."""
+    if isinstance(exc, Interrupted):
+        return exc
+    if isinstance(exc, SignalReceived):
+        return exc.interrupted
+    return Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)

@@ -214,10 +214,13 @@ class SignalStop(keras.callbacks.Callback):
             self.defer = False
 
     def request(self, signal_name: str) -> None:
-        """Called from the signal handler."""
+        """Called from the signal handler (outside training: raises SignalReceived, which
+        no ``except Exception`` takes for a failure of the code it lands in)."""
+        from trainctl.errors import SignalReceived
+
         self.signal_name = signal_name
         if not self.defer:
-            raise self.interrupted()
+            raise SignalReceived(self.interrupted())
 
     def interrupted(self) -> Exception:
         """The :class:`~trainctl.errors.Interrupted` for the signal received."""

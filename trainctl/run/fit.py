@@ -21,7 +21,7 @@ from typing import Any
 
 from trainctl.artifacts import RunDir, copy_file, now, save_keras
 from trainctl.config import LoadedConfig
-from trainctl.errors import ConfigError, ExitCode, Interrupted, RunFailed
+from trainctl.errors import ConfigError, Interrupted, RunFailed, as_interrupted
 from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan
@@ -122,8 +122,7 @@ def run_to_end(cfg: LoadedConfig, prep: Prepared, run: RunDir, stop: Any, *,
             report_weights(prep, run)
         complete(prep, run, last_is_final=last_is_final(cfg, prep, callbacks), stop=stop)
     except (KeyboardInterrupt, Interrupted) as exc:
-        if not isinstance(exc, Interrupted):
-            exc = Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
+        exc = as_interrupted(exc)
         finish(run, "interrupted", str(exc))
         raise Interrupted(f"{exc}; the run stopped cleanly: continue it with "
                           f"`trainctl resume {run.shown}`", exc.exit_code) from None

@@ -17,6 +17,8 @@ import signal
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from trainctl.errors import SignalReceived
+
 
 @contextmanager
 def stop_on_signals(stop: Any) -> Iterator[None]:
@@ -34,6 +36,8 @@ def stop_on_signals(stop: Any) -> Iterator[None]:
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+    except SignalReceived as exc:  # raised where the program was; reported as Interrupted
+        raise exc.interrupted from None
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
