@@ -57,6 +57,18 @@ def test_float_for_int_or_ints():
         "received 2.5 (float)"]
 
 
+@pytest.mark.parametrize("spec, arg", [
+    ({"type": "TensorBoard", "update_freq": "epochh"}, "update_freq"),
+    ({"type": "ModelCheckpoint", "filepath": "m.keras", "save_freq": "epochs"}, "save_freq"),
+])
+def test_a_frequency_is_epoch_batch_or_a_number(spec, arg):
+    """Keras fails only inside fit on these (TensorBoard: "unsupported operand ... '%'")."""
+    [msg] = messages("callback", spec)
+    assert f".{arg}: expected one of 'epoch'" in msg and "or an integer; received" in msg
+    assert messages("callback", {**spec, arg: 100}) == []
+    assert messages("callback", {**spec, arg: "epoch"}) == []
+
+
 def test_missing_required_units():
     assert messages("layer", {"type": "Dense", "activation": "relu"}) == [
         "model.layers[0]: missing required argument 'units' for Dense"]

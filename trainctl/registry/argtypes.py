@@ -49,6 +49,9 @@ CURATED: dict[str, str] = {
     "from_logits": "bool", "use_bias": "bool", "return_sequences": "bool",
     "return_state": "bool", "save_best_only": "bool", "save_weights_only": "bool",
     "staircase": "bool", "restore_best_weights": "bool", "trainable": "bool",
+    # Keras compares these with 'epoch'/'batch' or takes them as a number of batches;
+    # anything else fails only inside fit (TensorBoard: "unsupported operand ... '%'")
+    "update_freq": "enum:epoch,batch|int", "save_freq": "enum:epoch|int",
     "monitor": "str", "filepath": "str", "log_dir": "str", "filename": "str", "name": "str",
     "learning_rate": "float|component:schedule",
     "dtype": "any",  # a dtype name, a DTypePolicy or its config
