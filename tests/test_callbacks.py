@@ -76,3 +76,20 @@ def test_an_ema_inside_a_loss_scale_optimizer_still_needs_its_own_save():
     assert optimizer_uses_ema(wrapped) and optimizer_uses_ema(keras.optimizers.SGD(use_ema=True))
     assert not optimizer_uses_ema(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
     assert not optimizer_uses_ema(None)
+
+
+def test_a_nan_seen_at_the_end_of_a_group_names_the_steps_it_can_be_in():
+    """With steps_per_execution the loss is seen once per group: the message names the
+    group's steps, not the last one as if it were exact."""
+    from trainctl.run.callbacks import Diverged, DivergenceGuard
+
+    guard = DivergenceGuard()
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(9, {"loss": 0.5})  # steps 1-10 ran in one call
+    with pytest.raises(Diverged, match=r"at epoch 1, one of steps 11-20 \(run in one call"):
+        guard.on_train_batch_end(19, {"loss": float("nan")})
+    guard.on_epoch_begin(1)
+    guard.on_train_batch_end(0, {"loss": 0.5})  # one step per call: exact
+    with pytest.raises(Diverged, match=r"at epoch 2, step 2$") as caught:
+        guard.on_train_batch_end(1, {"loss": float("inf")})
+    assert (caught.value.first, caught.value.step) == (1, 1)

@@ -82,11 +82,17 @@ class HistoryWriter(keras.callbacks.Callback):
 
 
 class Diverged(Exception):
-    """The loss became NaN or infinite at ``(epoch, step)`` (both 0-based)."""
+    """The loss became NaN or infinite at ``(epoch, step)`` (both 0-based), or somewhere
+    in steps ``first`` to ``step`` when they ran in one call (``steps_per_execution``:
+    the loss is seen only at the end of each group of steps)."""
 
-    def __init__(self, epoch: int, step: int):
-        super().__init__(f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}")
-        self.epoch, self.step = epoch, step
+    def __init__(self, epoch: int, step: int, first: int | None = None):
+        first = step if first is None else first
+        steps = (f"step {step + 1}" if first == step else
+                 f"one of steps {first + 1}-{step + 1} (run in one call: "
+                 "compile.steps_per_execution; 1 finds the exact step)")
+        super().__init__(f"loss became NaN or infinite at epoch {epoch + 1}, {steps}")
+        self.epoch, self.step, self.first = epoch, step, first
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -103,15 +109,17 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     def __init__(self):
         super().__init__()
-        self.epoch = 0
+        self.epoch, self.seen = 0, -1
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
+        self.seen = -1  # the last step whose loss was finite
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            raise Diverged(self.epoch, batch)
+            raise Diverged(self.epoch, batch, first=self.seen + 1)
+        self.seen = batch
 
 
 class Checkpointer(keras.callbacks.Callback):

@@ -101,7 +101,9 @@ def train(cfg: LoadedConfig, prep: Prepared, run: RunDir, *, stop: Any, resume: 
 def diverged(run: RunDir, exc: Any) -> None:
     """Record a NaN/inf loss (status failed, epoch and step) and raise RunFailed."""
     finish(run, "failed", str(exc))
-    run.update_run(diverged_at={"epoch": exc.epoch + 1, "step": exc.step + 1})
+    # step: where it was seen; first_step: the earliest it can have happened (a group)
+    run.update_run(diverged_at={"epoch": exc.epoch + 1, "step": exc.step + 1,
+                                "first_step": exc.first + 1})
     last = run.file("checkpoints") / "last.keras"
     where = (f"the last good checkpoint is {last}" if last.is_file() else
              f"no epoch finished; the starting state is in {run.file('checkpoints')}/resume")
