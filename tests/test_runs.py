@@ -84,6 +84,10 @@ def test_list_filters_by_name_and_status(runs):
     assert [r["id"] for r in listed("--runs", folder, "--status", "failed")] == \
         [runs["failed"].name]
     assert [r["id"] for r in listed("--runs", folder, "--name", "WID")] == [runs["b"].name]
+    # repeated: any of them (a second --status used to replace the first)
+    assert sorted(r["id"] for r in listed("--runs", folder, "--status", "failed",
+                                          "--status", "interrupted")) == [runs["failed"].name]
+    assert len(listed("--runs", folder, "--status", "failed", "--status", "completed")) == 3
     result = invoke("runs", "list", "--runs", folder, "--status", "interrupted")
     assert result.exit_code == 0 and result.stdout == ""
     assert "none of the 3 run(s)" in result.stderr and "--status interrupted" in result.stderr

@@ -19,19 +19,21 @@ def runs() -> None:
 @click.option("--runs", "runs_dir", type=click.Path(path_type=Path), default=Path("runs"),
               show_default=True, help="A folder of runs (fit's --runs-dir), or a sweep folder.")
 @click.option("--name", metavar="SUBSTR", help="Only runs whose name contains SUBSTR.")
-@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--status", type=click.Choice(STATUSES), multiple=True,
+              help="Only runs with this status (repeatable: any of them).")
 @click.option("--sort", metavar="METRIC",
               help="A history key (its best epoch, e.g. val_loss) or test_<name> "
                    "(metrics.json); best first (higher first for accuracy-like names), "
                    "runs without it last. Default: start time.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, for machines.")
-def runs_list(runs_dir: Path, name: str | None, status: str | None, sort: str | None,
+def runs_list(runs_dir: Path, name: str | None, status: tuple[str, ...], sort: str | None,
               as_json: bool) -> None:
     """One row per run: id, name, status, epochs, best monitored value, test metrics,
     duration."""
     from trainctl.runs.listing import list_runs
 
-    listing = list_runs(runs_dir, name=name, status=status, sort=sort, as_json=as_json)
+    listing = list_runs(runs_dir, name=name, status=status or None, sort=sort,
+                        as_json=as_json)
     for note in listing.notes:
         click.echo(note, err=True)
     if listing.text or as_json:

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from trainctl.errors import UsageError
 from trainctl.run.monitor import monitor_mode, suggest_logged
@@ -114,14 +115,15 @@ def sort_runs(runs: list[RunSummary], metric: str | None) -> tuple[list[RunSumma
                               + (f"; {len(lacking)} without it last" if lacking else ""))
 
 
-def list_runs(folder: Path, *, name: str | None = None, status: str | None = None,
-              sort: str | None = None, as_json: bool = False) -> Listing:
+def list_runs(folder: Path, *, name: str | None = None,
+              status: str | Sequence[str] | None = None, sort: str | None = None,
+              as_json: bool = False) -> Listing:
     """``trainctl runs list``: the runs of ``folder``, filtered and sorted.
 
     Args:
         folder: a folder of runs, a sweep folder or a run folder.
         name: keep runs whose name contains this (case-insensitive).
-        status: keep runs with this status.
+        status: keep runs with this status (or with any of these statuses).
         sort: a history key (best epoch) or ``test_<name>``; default: start time.
         as_json: a JSON list (:meth:`RunSummary.to_json`) instead of a table.
 
@@ -132,8 +134,9 @@ def list_runs(folder: Path, *, name: str | None = None, status: str | None = Non
     total = len(runs)
     if name is not None:
         runs = [r for r in runs if name.lower() in r.name.lower()]
-    if status is not None:
-        runs = [r for r in runs if r.status == status]
+    statuses = (status,) if isinstance(status, str) else tuple(status or ())
+    if statuses:
+        runs = [r for r in runs if r.status in statuses]
     notes = [f"warning: {r.path}: {p}" for r in runs for p in r.problems]  # the runs listed
     runs, how = sort_runs(runs, sort) if runs else (runs, None)
     if (Path(folder) / "sweep.json").is_file():
@@ -142,7 +145,7 @@ def list_runs(folder: Path, *, name: str | None = None, status: str | None = Non
         sweeps = [s for s in sweeps if name.lower() in s.name.lower()]
     notes += [f"sweep {s}: list its trials with: trainctl runs list --runs {s}" for s in sweeps]
     if not runs:
-        notes.append(_nothing(folder, total, name, status))
+        notes.append(_nothing(folder, total, name, statuses))
     elif how:
         notes.append(how)
     if any(r.stale for r in runs):
@@ -153,12 +156,13 @@ def list_runs(folder: Path, *, name: str | None = None, status: str | None = Non
     return Listing(table(runs, sort) if runs else "", notes)
 
 
-def _nothing(folder: Path, total: int, name: str | None, status: str | None) -> str:
+def _nothing(folder: Path, total: int, name: str | None, statuses: tuple[str, ...]) -> str:
     if total == 0:
         return (f"no runs in {folder} (a run folder holds run.json); "
                 "trainctl fit --runs-dir puts runs there")
+    wanted = " or ".join(f"--status {s}" for s in statuses)
     filters = " and ".join(f for f in (f"--name {name}" if name is not None else "",
-                                       f"--status {status}" if status is not None else "") if f)
+                                       wanted) if f)
     return f"none of the {total} run(s) in {folder} match {filters}"
 
 
