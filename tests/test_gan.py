@@ -4,7 +4,8 @@ from YAML (configs/examples/s27_gan.yaml, examples/plugins/gan.py).
 One smoke-size run is interrupted (SIGINT, in process) after its first epoch and
 resumed; along the way it shows both losses in history, both optimizers' step
 counters in the resumable state, the sample grids, predict (the generator's samples)
-and evaluate (both losses on the test images).
+and evaluate (both losses on the test images). With labels (the config's ``mnist``
+source) the discriminator's loss has the AC-GAN's real-label term; without them, none.
 """
 
 from __future__ import annotations
@@ -106,3 +107,53 @@ def test_an_ordinary_model_still_rejects_unknown_compile_keys(write_config):
     assert result.exit_code == 2, result.output
     assert "compile.d_optimizer: unknown key 'd_optimizer' (did you mean 'optimizer'?); " \
            "valid keys:" in result.output
+
+
+def small_gan():
+    """A compiled smoke-size AC-GAN (eager: each step is cheap, nothing to trace)."""
+    import keras
+
+    from examples.plugins.gan import GAN
+
+    gan = GAN(latent_dim=16, filters=4, codes=10, d_hidden=8)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
+                keras.losses.BinaryCrossentropy(from_logits=True), run_eagerly=True)
+    return gan
+
+
+def test_real_labels_add_the_class_cross_entropy_to_d_loss_only():
+    import keras
+
+    gan = small_gan()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(8, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=8)
+    state = keras.ops.convert_to_numpy(gan.seed_generator.state)
+
+    def losses(data):
+        """test_step's losses, from the same fakes each time (the latents' seed reset)."""
+        gan.seed_generator.state.assign(state)
+        for metric in gan.metrics:
+            metric.reset_state()
+        logs = gan.test_step(data)
+        return float(logs["d_loss"]), float(logs["g_loss"])
+
+    class_logits = gan.discriminator(images, training=False)[:, 1:]
+    expected = float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
+        labels, class_logits, from_logits=True)))
+    assert expected > 1.0  # an untrained head: about log(10), far from 0
+
+    d_plain, g_plain = losses((images,))
+    assert losses(images) == (d_plain, g_plain)  # a bare batch is unlabelled too
+    for data in ((images, labels), (images, labels.reshape(-1, 1).astype("uint8"))):
+        d_labelled, g_labelled = losses(data)
+        # the real-label term: in the discriminator's loss, not in the generator's
+        assert d_labelled - d_plain == pytest.approx(expected, rel=1e-4)
+        assert g_labelled == pytest.approx(g_plain, rel=1e-6)
+    # other labels, another loss: the term reads the labels
+    assert losses((images, (labels + 1) % 10))[0] != pytest.approx(losses((images, labels))[0])
+
+    # one-hot targets are refused with a message, not an obscure shape error
+    with pytest.raises(ValueError, match=r"targets must be class ids .*\(one-hot labels\?"):
+        gan.test_step((images, np.eye(10, dtype="float32")[labels]))
+

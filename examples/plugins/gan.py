@@ -4,8 +4,13 @@
   ``compile(d_optimizer, g_optimizer, loss_fn)`` and a ``train_step`` that makes
   one discriminator step and one generator step per batch. History has
   ``d_loss``, ``g_loss`` and ``loss`` (their sum, which trainctl's NaN guard
-  watches); ``evaluate`` gives the same on the test images (no update). ``generator`` and ``latent_dim`` are the convention
-  ``trainctl predict`` uses to draw samples.
+  watches); ``evaluate`` gives the same on the test images (no update).
+  ``generator`` and ``latent_dim`` are the convention ``trainctl predict`` uses
+  to draw samples. With ``codes`` the generator reads a class off its latent
+  vector (:class:`LatentCode`) and the discriminator has a class head: trained on
+  labelled images (``data.source: mnist``) it is an auxiliary-classifier GAN
+  (AC-GAN), the class of each sample set by its latent; on unlabelled ones
+  (:func:`mnist_images`) the head only learns the codes back (InfoGAN).
 - :func:`mnist_images`: MNIST images without labels (a GAN needs no targets).
 - :class:`SampleGrid`: a callback writing the generator's samples, from fixed
   latent vectors, as ``<log_dir>/epoch_NNN.png`` in the run after each epoch.
@@ -13,7 +18,9 @@
 Example (YAML)::
 
     imports: [examples.plugins.gan]
-    model: {type: GAN, args: {latent_dim: 64}, inputs: {images: {shape: [28, 28, 1]}}}
+    data: {source: mnist, features: [{reshape: [28, 28, 1]}, {rescale: 0.00392156862745098}]}
+    model: {type: GAN, args: {latent_dim: 64, codes: 10, d_hidden: 128},
+            inputs: {images: {shape: [28, 28, 1]}}}
     compile:
       d_optimizer: {type: Adam, learning_rate: 0.0002, beta_1: 0.5}
       g_optimizer: {type: Adam, learning_rate: 0.0002, beta_1: 0.5}
@@ -32,15 +39,54 @@ from keras import layers, ops
 import trainctl
 
 
-def make_generator(latent_dim: int, filters: int, image_size: int) -> keras.Model:
+@keras.saving.register_keras_serializable(package="trainctl_examples")
+class LatentCode(layers.Layer):
+    """z -> [one_hot(argmax(z[:codes])), z]: a class (code) read off the latent vector.
+
+    The argmax of ``codes`` independent standard normals is uniform over the codes, so
+    the generator still takes plain N(0, 1) vectors (``trainctl predict``'s, or
+    ``--input`` ones) and no sampler changes. The one-hot code lets the generator
+    jump between digit shapes (a continuous map of a Gaussian must put some samples
+    between the classes); the discriminator's class head (:meth:`GAN.class_loss`)
+    makes it use the code: as the real images' class when they are labelled
+    (AC-GAN, Odena et al. 2017), else as whatever it can tell back (InfoGAN, Chen
+    et al. 2016).
+
+    Args:
+        codes: number of code values (the first ``codes`` entries of the latent).
+
+    Example:
+        >>> LatentCode(3)(np.array([[0.1, 2.0, -1.0, 0.5]], "float32"))  # code 1
+        [[0., 1., 0., 0.1, 2., -1., 0.5]]
+    """
+
+    def __init__(self, codes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.codes = codes
+
+    def call(self, z):
+        code = ops.one_hot(ops.argmax(z[:, :self.codes], axis=-1), self.codes, dtype=z.dtype)
+        return ops.concatenate([code, z], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return (shape[0], None if shape[1] is None else shape[1] + self.codes)
+
+    def get_config(self):
+        return {**super().get_config(), "codes": self.codes}
+
+
+def make_generator(latent_dim: int, filters: int, image_size: int,
+                   codes: int = 0) -> keras.Model:
     """Latent vector -> image in [0, 1]: dense to (size/4)^2 maps, two 2x upsamplings.
 
     Nearest-neighbour upsampling then a 3x3 convolution: on CPU several times cheaper
     than Conv2DTranspose for the same shapes (and free of its checkerboard artefacts).
+    With ``codes``, :class:`LatentCode` first appends the one-hot code to the latent.
     """
     side = image_size // 4
     return keras.Sequential([
         keras.Input((latent_dim,), name="latent"),
+        *([LatentCode(codes, name="code")] if codes else []),
         layers.Dense(side * side * filters * 2),
         layers.BatchNormalization(),  # DCGAN: batch norm in the generator steadies the game
         layers.LeakyReLU(0.2),
@@ -58,8 +104,15 @@ def make_generator(latent_dim: int, filters: int, image_size: int) -> keras.Mode
     ], name="generator")
 
 
-def make_discriminator(filters: int, image_size: int) -> keras.Model:
-    """Image -> one logit (real > 0): two strided convolutions, dropout, dense."""
+def make_discriminator(filters: int, image_size: int, hidden: int = 0,
+                       codes: int = 0) -> keras.Model:
+    """Image -> logits: two strided convolutions, dropout, a ``hidden``-unit dense layer
+    (none when 0), then 1 + ``codes`` logits: real (> 0) or fake, and the image's
+    class (a real image's label, a fake's :class:`LatentCode`).
+
+    Without the hidden layer the head is linear in local 7x7-pixel features; with
+    it the discriminator can judge the digit's shape as a whole.
+    """
     return keras.Sequential([
         keras.Input((image_size, image_size, 1)),
         layers.Conv2D(filters, 3, strides=2, padding="same"),
@@ -68,7 +121,8 @@ def make_discriminator(filters: int, image_size: int) -> keras.Model:
         layers.LeakyReLU(0.2),
         layers.Flatten(),
         layers.Dropout(0.2),
-        layers.Dense(1, dtype="float32"),
+        *([layers.Dense(hidden), layers.LeakyReLU(0.2)] if hidden else []),
+        layers.Dense(1 + codes, dtype="float32"),
     ], name="discriminator")
 
 
@@ -78,22 +132,40 @@ class GAN(keras.Model):
     """A DCGAN: ``call(images)`` is the discriminator's logit; ``generator`` draws images.
 
     Both networks are built in ``__init__`` (functional), so a saved ``model.keras``
-    reloads with every weight in place.
+    reloads with every weight in place. ``fit``/``evaluate`` take images alone or
+    (images, class ids): with ``codes``, the labels train the discriminator's class
+    head (AC-GAN, see :meth:`class_loss`); without, they are ignored.
 
     Args:
         latent_dim: size of the generator's input vector.
         filters: width of the first convolution (the others are twice it).
         image_size: side of the square one-channel images (a multiple of 4).
         seed: seed of the latent vectors drawn in ``train_step``.
+        codes: number of classes read off the latent (:class:`LatentCode`; 0: none,
+            a plain DCGAN). The class losses (:meth:`class_loss`) are added to
+            ``d_loss`` and ``g_loss``.
+        d_hidden: units of the dense layer in the discriminator's head (0: none).
+
+    Example:
+        >>> gan = GAN(latent_dim=64, codes=10, d_hidden=128)
+        >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             keras.losses.BinaryCrossentropy(from_logits=True))
+        >>> gan.fit(images, labels, batch_size=64)  # or gan.fit(images): no real-label term
     """
 
     def __init__(self, latent_dim: int = 64, filters: int = 16, image_size: int = 28,
-                 seed: int = 1337, **kwargs):
+                 seed: int = 1337, codes: int = 0, d_hidden: int = 0, **kwargs):
         super().__init__(**kwargs)
+        if codes > latent_dim:
+            raise ValueError(f"codes ({codes}) cannot exceed latent_dim ({latent_dim})")
+        if codes == 1:  # argmax of one entry: always code 0, a class head with nothing to learn
+            raise ValueError("codes must be 0 (none) or at least 2")
         self.latent_dim, self.filters, self.image_size, self.seed = (
             latent_dim, filters, image_size, seed)
-        self.generator = make_generator(latent_dim, filters, image_size)
-        self.discriminator = make_discriminator(filters, image_size)
+        self.codes, self.d_hidden = codes, d_hidden
+        self.generator = make_generator(latent_dim, filters, image_size, codes)
+        self.discriminator = make_discriminator(filters, image_size, d_hidden, codes)
         # a model variable: saved with the weights, so a resumed run draws the same latents
         self.seed_generator = keras.random.SeedGenerator(seed)
         # here, not in compile: trainctl calls the model (builds it) before compiling.
@@ -127,45 +199,83 @@ class GAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def call(self, images, training=False):
-        return self.discriminator(images, training=training)
+        """The discriminator's real/fake logit (its class logits left out)."""
+        return self.discriminator(images, training=training)[:, :1]
 
     def _latents(self, batch):
         return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
 
-    def _both_losses(self, real, training):
-        """The discriminator's and the generator's loss on one batch of real images."""
-        batch = ops.shape(real)[0]
-        fake = self.generator(self._latents(batch), training=training)
-        real_logits = self.discriminator(real, training=training)
-        fake_logits = self.discriminator(fake, training=training)
+    def class_loss(self, classes, class_logits):
+        """Mean cross-entropy of the discriminator's class logits against ``classes``
+        (integer ids): on real images with their labels (AC-GAN's real-label term), on
+        fakes with their latent's code (:class:`LatentCode`); 0 without ``codes``."""
+        if not self.codes or classes is None:
+            return 0.0
+        return ops.mean(keras.losses.sparse_categorical_crossentropy(
+            classes, class_logits, from_logits=True))
+
+    def _labels(self, y):
+        """Class ids (batch,) int32 from a batch's targets, or None (unlabelled, no codes)."""
+        if y is None or not self.codes:
+            return None  # a plain DCGAN has no class head: labels are not its business
+        y = keras.tree.flatten(y)[0]  # {output: ids} or ids
+        if len(y.shape) > 2 or (len(y.shape) == 2 and y.shape[1] != 1):
+            raise ValueError(
+                f"GAN: the targets must be class ids (one integer in [0, {self.codes}) a "
+                f"sample), or none; got a batch of shape {tuple(y.shape)} (one-hot labels? "
+                "drop one_hot from data.targets)")
+        return ops.cast(ops.reshape(y, (-1,)), "int32")
+
+    def _fakes(self, batch, training):
+        """Fresh fakes' real/fake logits and their class loss against their codes."""
+        latents = self._latents(batch)
+        logits = self.discriminator(self.generator(latents, training=training),
+                                    training=training)
+        codes = ops.argmax(latents[:, :self.codes], axis=-1) if self.codes else None
+        return logits[:, :1], self.class_loss(codes, logits[:, 1:])
+
+    def _both_losses(self, real, labels, training):
+        """The discriminator's and the generator's loss on one batch of real images
+        (``labels``: their class ids, or None)."""
+        fake_logits, fake_class = self._fakes(ops.shape(real)[0], training)
+        logits = self.discriminator(real, training=training)
+        real_logits = logits[:, :1]
         d_loss = (self.loss_fn(ops.ones_like(real_logits), real_logits)
-                  + self.loss_fn(ops.zeros_like(fake_logits), fake_logits))
-        g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits)
+                  + self.loss_fn(ops.zeros_like(fake_logits), fake_logits)
+                  + self.class_loss(labels, logits[:, 1:]) + fake_class)
+        g_loss = self.loss_fn(ops.ones_like(fake_logits), fake_logits) + fake_class
         return d_loss, g_loss
 
+    def _unpack(self, data):
+        """(images, class ids or None) from a batch: images, (images,), (images, labels),
+        each of them possibly {input name: array}."""
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return keras.tree.flatten(x)[0], self._labels(y)
+
     def train_step(self, data):
-        real = keras.tree.flatten(data)[0]  # (images,) or {name: images}: no targets
-        # 1. discriminator: real -> 1, fake -> 0
+        real, labels = self._unpack(data)
+        # 1. discriminator: real -> 1, fake -> 0; the class of reals (labels) and fakes (codes)
         with tf.GradientTape() as tape:
-            d_loss, _ = self._both_losses(real, training=True)
+            d_loss, _ = self._both_losses(real, labels, training=True)
         weights = self.discriminator.trainable_weights
         self.d_optimizer.apply(tape.gradient(d_loss, weights), weights)
-        # 2. generator: make the discriminator say 1 on fresh fakes
+        # 2. generator: make the discriminator say 1, and read the code as the class,
+        # on fresh fakes
         with tf.GradientTape() as tape:
-            fake = self.generator(self._latents(ops.shape(real)[0]), training=True)
-            logits = self.discriminator(fake, training=True)
-            g_loss = self.loss_fn(ops.ones_like(logits), logits)
+            logits, fake_class = self._fakes(ops.shape(real)[0], training=True)
+            g_loss = self.loss_fn(ops.ones_like(logits), logits) + fake_class
         weights = self.generator.trainable_weights
         self.g_optimizer.apply(tape.gradient(g_loss, weights), weights)
         return self._track(d_loss, g_loss)
 
     def test_step(self, data):
-        d_loss, g_loss = self._both_losses(keras.tree.flatten(data)[0], training=False)
+        d_loss, g_loss = self._both_losses(*self._unpack(data), training=False)
         return self._track(d_loss, g_loss)
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "filters": self.filters,
-                "image_size": self.image_size, "seed": self.seed}
+                "image_size": self.image_size, "seed": self.seed, "codes": self.codes,
+                "d_hidden": self.d_hidden}
 
 
 @trainctl.register("dataset")
@@ -191,7 +301,7 @@ class SampleGrid(keras.callbacks.Callback):
     """After each epoch, ``<folder>/epoch_NNN.png``: a grid of the generator's samples.
 
     The latent vectors are fixed (``seed``), so the grids of successive epochs
-    show the same samples improving. One ``predict`` of ``count`` samples and
+    show the same samples improving; with ``codes`` they are sorted by class. One ``predict`` of ``count`` samples and
     one ``imsave`` an epoch: well under a second.
 
     Args:
@@ -208,6 +318,9 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         model = self.model
         z = np.random.default_rng(self.seed).normal(size=(self.count, model.latent_dim))
+        codes = getattr(model, "codes", 0)
+        if codes:  # by class (the latent's code), so the grid reads 0s, 1s, ... in order
+            z = z[np.argsort(z[:, :codes].argmax(axis=1), kind="stable")]
         images = model.generator.predict(z.astype("float32"), verbose=0)
         out = Path(self.log_dir)
         out.mkdir(parents=True, exist_ok=True)
