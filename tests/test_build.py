@@ -191,6 +191,25 @@ def test_bug_in_a_plugin_layer_is_reported_with_its_file_and_line(write_config, 
                     "argument too)")
 
 
+def test_a_plugin_layers_own_raise_names_its_line_beside_the_shapes(write_config, tmp_path):
+    """A RuntimeError/ValueError the layer raises itself may be about its input, so the
+    shapes stay in the message; where it was raised is added (Keras's "Could not
+    automatically infer the output shape" wrapper is left out)."""
+    name = plugin_module(tmp_path, "raises", 'raise RuntimeError("boom at runtime")')
+    text = "imports: [plugin_bug_raises]\n" + MULTI.replace(
+        "{type: Add, name: added, inputs: [da, db]}",
+        f"{{type: {name}Layer, name: added, inputs: da}}")
+    with pytest.raises(ConfigError) as exc:
+        build(write_config, text)
+    first, hint = str(exc.value).splitlines()
+    plugin = tmp_path / "plugin_bug_raises.py"
+    assert f"{name}Layer cannot take input of shape" in first
+    assert first.endswith(f": RuntimeError: boom at runtime (raised at {plugin}:{PLUGIN_LINE}, "
+                          "in call: raise RuntimeError(\"boom at runtime\"))"), first
+    assert "Could not automatically" not in first
+    assert hint.endswith(f"feeding it, and its code at {plugin}:{PLUGIN_LINE}")
+
+
 def test_bug_in_a_plugin_model_is_reported_with_its_file_and_line(write_config, tmp_path):
     name = plugin_module(tmp_path, "model", "return x * undefined_name")
     text = (f"imports: [plugin_bug_model]\ndata: {{source: synthetic}}\nmodel:\n"

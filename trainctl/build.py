@@ -91,10 +91,13 @@ def connect(layer: Any, inputs: Any, key: str, locate: Locate) -> Any:
         bug = plugin_bug(exc)
         if bug is not None:
             raise _bug_error(layer, bug, "layer", key, locate(key)) from None
+        raised = plugin_bug(exc, any_error=True)  # the plug-in's own raise, of any kind
         raise ConfigError(
             f"{type(layer).__name__} cannot take input of shape {_shapes(inputs)}: "
-            f"{_first_lines(exc)}", key=key, where=locate(key),
-            hint="check this layer's arguments and the shapes of the layers feeding it") from None
+            + (str(raised) if raised else _first_lines(exc)), key=key, where=locate(key),
+            hint="check this layer's arguments and the shapes of the layers feeding it"
+                 + (f", and its code at {raised.file}:{raised.line}" if raised else "")
+        ) from None
 
 
 def build_graph(exp: Experiment, layers: list[LayerSpec], inputs: dict[str, Any],
@@ -269,8 +272,10 @@ def attach_io(model: Any, exp: Experiment, locate: Locate,
         bug = plugin_bug(exc)
         if bug is not None:
             raise _bug_error(model, bug, "model", "model.type", locate("model.type")) from None
+        raised = plugin_bug(exc, any_error=True)  # the model's own raise, of any kind
         raise ConfigError(f"{type(model).__name__} cannot be called on model.inputs "
-                          f"{_shapes(feed)}: {type(exc).__name__}: {_first_lines(exc)}",
+                          f"{_shapes(feed)}: " + (str(raised) if raised else
+                                                  f"{type(exc).__name__}: {_first_lines(exc)}"),
                           key="model.type", where=locate("model.type")) from None
     import keras
 

@@ -151,13 +151,16 @@ def _unwrapped(exc: BaseException) -> str:
     return exception_text(tail if found else str(exc), lines=1)
 
 
-def plugin_bug(exc: BaseException) -> CodeBug | None:
+def plugin_bug(exc: BaseException, *, any_error: bool = False) -> CodeBug | None:
     """A Python error (NameError, AttributeError, TypeError, ...) raised in the user's
     code, found behind ``exc``; ``None`` for anything else (a shape or value problem,
     an error raised inside Keras or TensorFlow).
 
     Args:
         exc: what calling (or building) a layer or model raised.
+        any_error: also an error of any other type the user's code raised itself (a
+            ``ValueError`` of its own shape check, a ``RuntimeError``): where it came
+            from, though it may be about the input.
 
     Example:
         >>> plugin_bug(exc)  # a plug-in layer's call() used an undefined name
@@ -166,7 +169,7 @@ def plugin_bug(exc: BaseException) -> CodeBug | None:
     """
     libraries = _library_dirs()
     for cause in reversed(_chain(exc)):  # the original error first
-        if not isinstance(cause, _CODE_ERRORS):
+        if not (any_error or isinstance(cause, _CODE_ERRORS)):
             continue
         frame = _user_frame(cause, libraries)
         if frame is None:
