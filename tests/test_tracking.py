@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -11,16 +14,18 @@ from click.testing import CliRunner
 
 from conftest import tiny_config
 from trainctl.cli import cli
-from trainctl.run.tracking import params_of
+from trainctl.config.validate import mlflow_uri_problem
+from trainctl.run.tracking import HTTP_DEFAULTS, bounded_http, failure_of, params_of
 
 pytest.importorskip("mlflow", reason="the mlflow extra: pip install 'trainctl[mlflow]'")
 
 
-def fit(tmp_path: Path, tracking: str) -> tuple[Path, str]:
+def fit(tmp_path: Path, tracking: str, *options: str) -> tuple[Path, str]:
     config = tmp_path / "tiny.yaml"
     config.write_text(tiny_config("tracked", seed=3, epochs=3,
                                   extra=f"runtime: {{plots: false, tracking: {tracking}}}\n"))
-    result = CliRunner().invoke(cli, ["fit", str(config), "--runs-dir", str(tmp_path / "runs")])
+    result = CliRunner().invoke(cli, ["fit", str(config), "--runs-dir", str(tmp_path / "runs"),
+                                      *options])
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1]), result.output
 
@@ -39,9 +44,12 @@ def test_a_run_is_logged_to_a_sqlite_store_beside_the_runs(tmp_path):
     assert client.get_experiment(logged.info.experiment_id).name == "tiny"
     assert logged.data.params["fit.epochs"] == "3"
     assert logged.data.params["model.layers.0.units"] == "3"  # [0] -> .0: MLflow's key rules
+    assert logged.data.tags["trainctl.seed"] == "3"
+    assert logged.data.tags["trainctl.status"] == "completed"
 
     history = json.loads((run / "history.json").read_text())
-    for key in ("loss", "val_loss", "sparse_categorical_accuracy"):
+    # learning_rate: history.json's (trainctl's HistoryWriter adds it; Keras logs none)
+    for key in ("loss", "val_loss", "sparse_categorical_accuracy", "learning_rate"):
         points = client.get_metric_history(recorded["run_id"], key)
         assert [p.step for p in points] == [0, 1, 2], key
         assert [p.value for p in points] == pytest.approx(history[key]), key
@@ -76,12 +84,14 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
     recorded = json.loads((run / "run.json").read_text())["tracking"]["mlflow"]
     client = MlflowClient(tracking_uri=recorded["uri"])
     assert client.get_run(recorded["run_id"]).info.status == "KILLED"
+    assert client.get_run(recorded["run_id"]).data.tags["trainctl.status"] == "interrupted"
     assert [p.step for p in client.get_metric_history(recorded["run_id"], "loss")] == [0]
 
     result = CliRunner().invoke(cli, ["resume", str(run)])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "run.json").read_text())["tracking"]["mlflow"] == recorded
     assert client.get_run(recorded["run_id"]).info.status == "FINISHED"
+    assert client.get_run(recorded["run_id"]).data.tags["trainctl.status"] == "completed"
     history = json.loads((run / "history.json").read_text())
     points = client.get_metric_history(recorded["run_id"], "loss")
     assert [p.step for p in points] == [0, 1, 2]
@@ -90,12 +100,104 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
     assert len(client.search_runs([experiment.experiment_id])) == 1
 
 
-def test_a_tracking_failure_never_fails_the_run(tmp_path):
-    run, output = fit(tmp_path, "{mlflow: {uri: 'bogus-scheme://nowhere'}}")
+def closed_port() -> int:
+    with socket.socket() as sock:  # bound then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_down_server_costs_seconds_and_one_readable_line(tmp_path, monkeypatch):
+    """MLflow's own defaults retried for ~4 minutes and the warning was cut mid-message."""
+    for name in HTTP_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    uri = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    run, output = fit(tmp_path, f"{{mlflow: {{uri: '{uri}'}}}}")
+    assert time.monotonic() - started < 30, "the HTTP retries are not bounded"
     info = json.loads((run / "run.json").read_text())
-    assert info["status"] == "completed"
-    assert "warning: mlflow tracking stopped" in output
-    assert any(n.startswith("mlflow tracking stopped") for n in info["notes"])
+    assert info["status"] == "completed"  # the run trains on, untracked
+    line = f"MLflow tracking off for this run: cannot reach {uri} (connection refused)"
+    assert [w for w in output.splitlines() if w.startswith("warning:")] == [f"warning: {line}"]
+    assert info["notes"] == [line] and "tracking" not in info
+    assert not any(name in os.environ for name in HTTP_DEFAULTS)  # only for trainctl's calls
+
+
+def test_a_server_that_never_answers_is_given_the_users_timeout(tmp_path, monkeypatch):
+    for name in HTTP_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # the user's setting wins
+    with socket.socket() as silent:  # accepts connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        run, output = fit(tmp_path, f"{{mlflow: {{uri: '{uri}'}}}}")
+        assert time.monotonic() - started < 25  # 3 tries of 1 s, 2-3 s of backoff
+    line = f"MLflow tracking off for this run: cannot reach {uri} (no answer within 1 s)"
+    assert f"warning: {line}\n" in output
+    assert json.loads((run / "run.json").read_text())["notes"] == [line]
+
+
+def test_the_http_bounds_apply_only_where_the_environment_sets_none(monkeypatch):
+    for name in HTTP_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")
+    with bounded_http():
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"  # the user's wins
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2"
+        assert os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "1"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT")
+    with bounded_http("120"):  # the run folder's upload: MLflow's own timeout
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "120"
+    assert not any(name in os.environ for name in HTTP_DEFAULTS)
+
+
+def test_a_failure_is_told_in_one_whole_line():
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as exc:
+            raise RuntimeError("HTTPConnectionPool(host='h', port=9): Max retries") from exc
+    except RuntimeError as exc:
+        assert failure_of(exc, "http://h:9") == "cannot reach http://h:9 (connection refused)"
+    told = failure_of(ValueError("a " * 400 + "\nsecond line"), "sqlite:///x.db")
+    assert "\n" not in told and len(told) < 230 and told.endswith(" ...")
+    assert told.startswith("ValueError: a a")
+
+
+def test_a_smoke_run_is_not_tracked(tmp_path):
+    """A smoke run is a check of the config: it stays out of the team's store."""
+    store = tmp_path / "team" / "mlflow.db"
+    run, output = fit(tmp_path, f"{{mlflow: {{uri: 'sqlite:///{store}'}}}}", "--smoke")
+    assert not store.exists() and not (tmp_path / "runs" / "mlflow.db").exists()
+    notes = [line for line in output.splitlines() if "MLflow" in line]
+    assert notes == ["note: MLflow tracking is off at smoke size (runtime.tracking.mlflow)"]
+    assert "tracking" not in json.loads((run / "run.json").read_text())
+
+
+@pytest.mark.parametrize("uri", ["htp:/nowhere", "http:/nowhere", "sqlite:/x.db",
+                                 "bogus-scheme://nowhere"])
+def test_validate_rejects_a_uri_mlflow_cannot_use(write_config, uri):
+    config = write_config(tiny_config("t", seed=1, epochs=1, extra=(
+        f"runtime: {{tracking: {{mlflow: {{uri: '{uri}'}}}}}}\n")))
+    result = CliRunner().invoke(cli, ["validate", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "runtime.tracking.mlflow.uri:" in result.output
+    assert f"received {uri!r}" in result.output
+    assert "sqlite:///" in result.output and "http(s)://host" in result.output
+
+
+@pytest.mark.parametrize("uri", ["runs/mlruns", "/srv/mlruns", "file:///srv/mlruns",
+                                 "sqlite:///runs/mlflow.db", "sqlite:////srv/mlflow.db",
+                                 "http://mlflow:5000", "https://mlflow.example.com",
+                                 "databricks", "databricks://profile", "databricks-uc",
+                                 "postgresql://u:p@db/mlflow",
+                                 "postgresql+psycopg2://u@db/mlflow", "mysql://db/mlflow",
+                                 "mssql+pyodbc://db/mlflow"])
+def test_the_uris_mlflow_accepts_pass(uri):
+    assert mlflow_uri_problem(uri) is None
 
 
 def test_validate_names_the_package_when_mlflow_is_missing(write_config, monkeypatch):

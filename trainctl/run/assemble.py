@@ -67,7 +67,11 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     chief = run.path == run.shown
     if wants_curves(exp.runtime, smoke=prep.plan.smoke) and chief:
         callbacks.append(CurvesCallback(run))
-    if exp.runtime.tracking.mlflow is not None and chief:
+    if exp.runtime.tracking.mlflow is not None and chief and prep.plan.smoke:
+        # a check of the config, not a result: kept out of the team's MLflow store
+        print("note: MLflow tracking is off at smoke size (runtime.tracking.mlflow)",
+              flush=True)
+    elif exp.runtime.tracking.mlflow is not None and chief:
         from trainctl.run.tracking import MlflowTracker
 
         callbacks.append(MlflowTracker(run, exp.runtime.tracking.mlflow, cfg.raw,
