@@ -40,8 +40,9 @@ def test_unknown_argument_with_suggestion():
 
 
 @pytest.mark.parametrize("arg, value, expected", [
-    ("units", "sixty-four", "expected an integer; received 'sixty-four' (str)"),
-    ("units", True, "expected an integer; received True (bool)"),
+    ("units", "sixty-four", "expected a positive integer; received 'sixty-four' (str)"),
+    ("units", True, "expected a positive integer; received True (bool)"),
+    ("units", 0, "expected a positive integer; received 0 (int)"),
     ("activation", 3, "expected an activation name such as 'relu' or null; received 3 (int)"),
     ("activation", "relu6x", "unknown activation 'relu6x' (did you mean 'relu6'"),
 ])
@@ -111,7 +112,7 @@ def test_locate_uses_most_specific_key():
              "model.layers[0].units": Location("c.yaml", 4, 30)}
     [err] = check_component("layer", {"type": "Dense", "units": "x"},
                             key="model.layers[0]", locate=spots.get)
-    assert str(err).startswith("c.yaml:4:30: model.layers[0].units: expected an integer")
+    assert str(err).startswith("c.yaml:4:30: model.layers[0].units: expected a positive integer")
 
 
 def test_string_only_metric_takes_no_arguments():
@@ -138,7 +139,7 @@ def test_plugin_registered_component_is_checked_live():
 
 def test_names_describe_and_format():
     assert "rmsprop" in catalog.names("optimizer")
-    assert catalog.describe("layer", "Dense").startswith("Dense(units: int; optional ")
+    assert catalog.describe("layer", "Dense").startswith("Dense(units: posint; optional ")
     text = listing.format_components("optimizer")
     assert "  rmsprop -> RMSprop" in text and text.startswith("optimizer (")
     assert "dataset (" in listing.format_components(None)

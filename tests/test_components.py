@@ -309,7 +309,7 @@ def test_components_shows_one_components_arguments():
 
     dense = run("Dense")  # the kind found from the name
     assert dense.exit_code == 0 and dense.output.startswith("layer Dense (Keras):\n")
-    assert dense.output.splitlines()[1].split() == ["units", "int", "required"]
+    assert dense.output.splitlines()[1].split() == ["units", "posint", "required"]
     assert run("layer", "Dense").output == dense.output
     csv = run("dataset", "csv")
     assert csv.exit_code == 0 and "label" in csv.output and "default ','" in csv.output

@@ -113,6 +113,7 @@ def test_partial_mappings_pass_but_list_items_stay_whole(validator):
     ({"type": "Dense"}, [], "'units' is a required property"),
     ({"type": "Dense", "units": 64, "activaton": "relu"}, [], "'activaton' was unexpected"),
     ({"type": "Dense", "units": "64"}, ["units"], "is not of type 'integer'"),
+    ({"type": "Dense", "units": 0}, ["units"], "is less than the minimum of 1"),
     ({"type": "Conv2D", "filters": 8, "kernel_size": 3, "padding": "samee"}, ["padding"],
      "is not one of"),
 ])

@@ -81,19 +81,26 @@ def argument_schema(kind: str) -> dict[str, Any]:
     """
     optional = kind.endswith("?")
     kind = kind.rstrip("?")
-    if kind.startswith("enum:"):
-        out: dict[str, Any] = {"enum": kind[5:].split(",") + ([None] if optional else [])}
-        return out
+    if kind == "posint":
+        return {"type": ["integer", "null"] if optional else "integer", "minimum": 1}
+    names: list[Any] = []  # enum values
     types: list[str] = []
     for part in kind.split("|"):
-        if part.startswith("component:") or part == "activation":
+        if part.startswith("enum:"):
+            names += part[5:].split(",")
+        elif part.startswith("component:") or part == "activation":
             types += ["string", "object"]  # a name, or {type: ..., args}
         elif part in SIMPLE:
             types += SIMPLE[part]
         else:  # any, or a kind this does not know: no constraint rather than a wrong one
             return {}
-    types = list(dict.fromkeys(types + (["null"] if optional else [])))
-    return {"type": types[0] if len(types) == 1 else types}
+    if optional:
+        (types if types else names).append("null" if types else None)
+    types = list(dict.fromkeys(types))
+    typed = {"type": types[0] if len(types) == 1 else types}
+    if names and types:  # 'epoch', 'batch' or an integer
+        return {"anyOf": [{"enum": names}, typed]}
+    return {"enum": names} if names else typed
 
 
 def mergeable_defs(schema: dict[str, Any]) -> set[str]:

@@ -3,6 +3,8 @@
 A type is a short string stored in ``catalog.json``:
 
 - ``int``, ``float`` (an int is accepted), ``bool``, ``str``, ``any``;
+- ``posint``: an integer >= 1 (``units``, ``filters``: Keras refuses 0 and below only
+  when the layer is made, which ``validate`` without TensorFlow never does);
 - ``int_or_ints``: an int or a (nested) list of ints (``kernel_size``, ``padding`` of ZeroPadding2D);
 - ``activation``: an activation name, or a ``{type: ...}`` activation component;
 - ``component:KIND``: a name or a ``{type: ...}`` mapping of that kind (initializers, ...);
@@ -40,8 +42,9 @@ CURATED: dict[str, str] = {
     "kernel_size": "int_or_ints", "strides": "int_or_ints", "pool_size": "int_or_ints",
     "dilation_rate": "int_or_ints", "target_shape": "int_or_ints", "dims": "int_or_ints",
     "axis": "int_or_ints", "size": "int_or_ints", "cropping": "int_or_ints",
-    "units": "int", "filters": "int", "patience": "int", "cooldown": "int", "seed": "int",
-    "n": "int", "input_dim": "int", "output_dim": "int", "num_heads": "int", "key_dim": "int",
+    "units": "posint", "filters": "posint", "num_heads": "posint", "key_dim": "posint",
+    "output_dim": "posint", "input_dim": "posint", "patience": "int", "cooldown": "int", "seed": "int",
+    "n": "int",
     "rate": "float", "dropout": "float", "recurrent_dropout": "float", "min_delta": "float",
     "factor": "float", "min_lr": "float", "label_smoothing": "float", "momentum": "float",
     "epsilon": "float", "l1": "float", "l2": "float", "initial_learning_rate": "float",
@@ -141,7 +144,7 @@ def _is_ints(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-_EXPECTED = {"int": "an integer", "float": "a number", "bool": "true or false",
+_EXPECTED = {"int": "an integer", "posint": "a positive integer", "float": "a number", "bool": "true or false",
              "str": "a string", "int_or_ints": "an integer or a list of integers",
              "activation": "an activation name such as 'relu'"}
 
@@ -165,6 +168,8 @@ def _fits(alt: str, value: Any) -> bool:
         return True
     if alt == "int":
         return isinstance(value, int) and not isinstance(value, bool)
+    if alt == "posint":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if alt == "float":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if alt == "bool":

@@ -14,7 +14,7 @@ its signature cannot tell in a ``trainctl_arg_types`` mapping (``{"fn": "enum:st
 Example:
     >>> [str(e) for e in check_component("layer", {"type": "Dense", "units": "sixty-four"},
     ...                                  key="model.layers[0]")]
-    ["model.layers[0].units: expected an integer; received 'sixty-four' (str)"]
+    ["model.layers[0].units: expected a positive integer; received 'sixty-four' (str)"]
 """
 
 from __future__ import annotations
