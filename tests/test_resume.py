@@ -349,3 +349,20 @@ def test_a_missing_run_folder_says_so(tmp_path, verb):
     result = CliRunner().invoke(cli, [verb, str(tmp_path / "nope")])
     assert result.exit_code == 2, result.output
     assert f"{tmp_path / 'nope'}: no such run folder" in result.output
+
+
+def test_resume_removes_the_temp_files_a_killed_process_left(tmp_path):
+    """A SIGKILL leaves the hidden temp files of the writes it was doing; resume (holding
+    the run's lock) deletes them and nothing else."""
+    from trainctl.artifacts import RunDir
+    from trainctl.run.resume import remove_leftovers
+
+    (tmp_path / "checkpoints").mkdir()
+    left = [tmp_path / ".model.tmp.png", tmp_path / ".history.json.k3j9.tmp",
+            tmp_path / "checkpoints" / ".last.tmp.keras"]
+    kept = [tmp_path / ".lock", tmp_path / "run.json", tmp_path / "checkpoints" / "last.keras",
+            tmp_path / "tmp_notes.txt"]
+    for path in left + kept:
+        path.write_text("x")
+    assert sorted(remove_leftovers(RunDir(tmp_path))) == sorted(left)
+    assert [p for p in left if p.exists()] == [] and all(p.exists() for p in kept)

@@ -176,6 +176,7 @@ def resume_in(run: RunDir, info: dict, *, overrides: tuple[str, ...], force: boo
     from trainctl.run.runtime import import_tensorflow
 
     with hold(run.path):
+        remove_leftovers(run)
         stored = run_config(run, info)
         cfg = load_config(run.file("config.yaml"), overrides,
                           base_dir=config_base(run, info)) if overrides else stored
@@ -206,6 +207,20 @@ def resume_in(run: RunDir, info: dict, *, overrides: tuple[str, ...], force: boo
                   flush=True)
             run_to_end(cfg, prep, run, stop, resume=done is not None,
                        restore_optimizers=not fresh_optimizer)
+
+
+def remove_leftovers(run: RunDir) -> list[Path]:
+    """Delete the temp files a killed process left in the run folder and checkpoints/
+    (``.model.tmp.png``, ``.last.tmp.keras``, ``.history.json.x1y2.tmp``: every run file
+    is written as a hidden temp file and renamed); return them.
+
+    Called with the run's lock held, so no other trainctl process is writing them.
+    """
+    left = [path for folder in (run.path, run.file("checkpoints")) if folder.is_dir()
+            for path in folder.glob(".*tmp*") if path.is_file()]
+    for path in left:
+        path.unlink(missing_ok=True)
+    return left
 
 
 def finished_epochs(run: RunDir, *, force: bool) -> int | None:
