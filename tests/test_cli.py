@@ -347,3 +347,29 @@ def test_validate_finds_a_missing_data_file_without_loading_anything(write_confi
     assert result.exit_code == 2, result.output
     assert f"{path}:5:9: data.path: file not found: {path.parent / 'nothere.npz'}" \
         in result.output
+
+
+def test_validate_checks_each_config_with_its_own_same_named_plugin(tmp_path):
+    """b/plugins2.py registers LayerB, a/plugins2.py LayerA, each config `imports:
+    [plugins2]`. `validate b.yaml a.yaml` used to import b's module once and refuse a
+    (unknown layer 'LayerA'): the result depended on the order. a is validated in a child
+    process now, with a note saying why."""
+    from conftest import tiny_config
+
+    plugin = ("import keras\n\nimport trainctl\n\n\n@trainctl.register('layer')\n"
+              "class Layer{0}(keras.layers.Layer):\n    def call(self, x):\n        return x\n")
+    paths = {}
+    for name in ("b", "a"):
+        folder = tmp_path / "mod3" / name
+        folder.mkdir(parents=True)
+        (folder / "plugins2.py").write_text(plugin.format(name.upper()))
+        paths[name] = folder / f"{name}.yaml"
+        paths[name].write_text(tiny_config(name, seed=1, epochs=1,
+                                           extra="imports: [plugins2]\n").replace(
+            "    - {type: Dense", f"    - {{type: Layer{name.upper()}}}\n    - {{type: Dense"))
+    result = CliRunner().invoke(cli, ["validate", str(paths["b"]), str(paths["a"])])
+    assert result.exit_code == 0, result.output
+    assert f"ok: {paths['b']}" in result.output and f"ok: {paths['a']}" in result.output
+    assert f"note: {paths['a']}: validated in a child process: plug-in module 'plugins2'" \
+        in result.output
+    assert "unknown layer" not in result.output

@@ -91,6 +91,7 @@ def test_a_run_that_fails_gives_exit_1_and_a_child_process_config_runs(tmp_path,
     assert status == {threads: OK, boom: FAILED, plain: OK}
     boom_row = next(line for line in lines if str(boom) in line)
     assert "training failed: RuntimeError: boom at the end of epoch 0" in boom_row
+    assert f"traceback: {runs}" in result.output and "error.txt" in result.output  # kept
     runs_status = sorted(json.loads(p.read_text())["status"] for p in runs.glob("*/run.json"))
     assert runs_status == ["completed", "completed", "failed"]
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
@@ -178,3 +179,157 @@ def test_a_plugin_named_in_a_component_imports_tensorflow_quietly(tmp_path, writ
     assert done.returncode == 0 and "ok: " in done.stdout, done.stdout + done.stderr
     for noise in ("absl::InitializeLog", "cuda", "cpu_feature_guard"):
         assert noise not in done.stderr, done.stderr
+
+
+# -- same-named plug-in modules, signals, warnings -------------------------------------
+SAME = '''\
+import keras
+
+import trainctl
+
+
+@trainctl.register("layer")
+class Same(keras.layers.Layer):
+    def call(self, x):
+        return {body}
+'''
+
+
+def plugin_config(name: str, layer: str) -> str:
+    """A tiny config (16 features) whose first layer is the plug-in ``layer`` of
+    ``imports: [plugins2]``."""
+    return (tiny_config(name, seed=1, epochs=1, extra="imports: [plugins2]\n")
+            .replace("shape: [4]", "shape: [16]")
+            .replace("    - {type: Dense", f"    - {{type: {layer}}}\n    - {{type: Dense"))
+
+
+def test_module_clash_compares_the_files_a_configs_search_path_gives(tmp_path, monkeypatch):
+    """Found without importing: a module (or a package above it) imported from another
+    folder's file clashes; the same file, or one not imported yet, does not."""
+    import sys
+
+    from trainctl.plugins import module_clash, module_origins, named_modules
+
+    for folder in ("a", "b"):
+        (tmp_path / folder / "pkgx").mkdir(parents=True)
+        (tmp_path / folder / "clash_mod.py").write_text("X = 1\n")
+        (tmp_path / folder / "pkgx" / "__init__.py").write_text("")
+        (tmp_path / folder / "pkgx" / "plug.py").write_text("Y = 1\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "a"))
+    for name in ("clash_mod", "pkgx", "pkgx.plug"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert module_clash(["clash_mod", "pkgx.plug"], tmp_path / "b") is None  # none imported
+    import clash_mod  # noqa: F401  a's, as the first config would
+    import pkgx.plug  # noqa: F401
+    try:
+        reason = module_clash(["clash_mod"], tmp_path / "b")
+        assert reason == ("plug-in module 'clash_mod' is b/clash_mod.py here, but "
+                          "a/clash_mod.py is already imported")
+        assert "'pkgx' is b/pkgx/__init__.py" in module_clash(["pkgx.plug"], tmp_path / "b")
+        assert module_clash(["clash_mod", "pkgx.plug"], tmp_path / "a") is None
+        origins = module_origins("pkgx.plug", [str(tmp_path / "b")])
+        assert origins["pkgx.plug"] == str(tmp_path / "b" / "pkgx" / "plug.py")
+    finally:
+        for name in ("clash_mod", "pkgx", "pkgx.plug"):
+            sys.modules.pop(name, None)
+    data = {"imports": ["pkgx.plug"], "compile": {"loss": "my_losses:fn"},
+            "fit": {"callbacks": [{"type": "tests.plugins.pause:PauseAt"}, "keras.x:Y"]},
+            "name": "a:b c"}
+    assert named_modules(data) == ["pkgx.plug", "my_losses", "tests.plugins.pause"]
+
+
+def test_same_named_plugin_modules_of_two_folders_each_run_their_own(tmp_path, write_config):
+    """mod2/a/plugins2.py and mod2/b/plugins2.py both register `Same`; b's keeps 10 of the
+    16 features. b used to run a's code in smoke's one process (and pass)."""
+    write_config(SAME.format(body="x"), "mod2/a/plugins2.py")
+    write_config(SAME.format(body="x[:, :10]"), "mod2/b/plugins2.py")
+    a = write_config(plugin_config("a", "Same"), "mod2/a/a.yaml")
+    b = write_config(plugin_config("b", "Same"), "mod2/b/b.yaml")
+    runs = tmp_path / "runs"
+    result = smoke(str(tmp_path / "mod2"), "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    row_b = next(line for line in result.output.splitlines() if str(b) in line)
+    assert row_b.startswith(OK) and "in a child process: plug-in module 'plugins2'" in row_b
+    shapes = {}
+    for summary in runs.glob("*/summary.txt"):
+        line = next(line for line in summary.read_text().splitlines() if "(Same)" in line)
+        shapes[summary.parent.name.split("-")[0]] = line.split("│")[2].strip()
+    assert shapes == {"a": "(None, 16)", "b": "(None, 10)"}, (shapes, str(a))
+
+
+def test_a_signal_writes_the_junit_with_the_running_config_stopped(tmp_path, write_config):
+    """SIGTERM in the second of three configs (as a CI cancel): exit 143, every config in
+    the JUnit (ok, error, skipped), and no hint naming the removed temporary folder."""
+    write_config(BOOM, "boom_signal.py")  # not `boom`: another test's is imported (a child)
+    boom = write_config(tiny_config("boom", seed=2, epochs=1).replace(
+        "fit: {epochs: 1, batch_size: 16}",
+        "fit: {epochs: 1, batch_size: 16, callbacks: ['boom_signal:Boom']}"), "a_boom.yaml")
+    marker = tmp_path / "signal.sent"
+    stopped = write_config(tiny_config("stopped", seed=1, epochs=1).replace(
+        "fit: {epochs: 1, batch_size: 16}",
+        "fit: {epochs: 1, batch_size: 16, callbacks: [{type: 'tests.plugins.pause:SignalAt', "
+        f"epoch: 0, batch: 0, marker: '{marker}', signal: SIGTERM}}]}}"), "b_signal.yaml")
+    later = write_config(tiny_config("later", seed=3, epochs=1), "c_later.yaml")
+    junit = tmp_path / "term.xml"
+    result = smoke(str(tmp_path), "--junit", str(junit))
+    assert result.exit_code == int(ExitCode.TERMINATED), result.output
+    assert marker.exists()
+    assert "trainctl resume" not in result.output and "trainctl-smoke-" not in result.output
+    assert "traceback: in the --junit file" in result.output
+    assert ", 1 stopped, 1 skipped in" in result.output
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert list(cases) == [str(boom), str(stopped), str(later)]
+    assert "Traceback" in cases[str(boom)].find("failure").text
+    error = cases[str(stopped)].find("error")
+    assert error.get("message") == "terminated by SIGTERM; the run stopped cleanly"
+    assert cases[str(later)].find("skipped").get("message") == \
+        "not run: the smoke run was terminated by SIGTERM"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("1", "1", "1")
+    # with --runs-dir the run folder stays: the row says how to continue it
+    again = write_config(stopped.read_text().replace(str(marker), str(marker) + "2"),
+                         "kept/again.yaml")
+    kept = smoke(str(again), "--runs-dir", str(tmp_path / "runs"))
+    assert kept.exit_code == int(ExitCode.TERMINATED), kept.output
+    assert f"continue it with `trainctl resume {tmp_path / 'runs'}" in kept.output
+
+
+NOISY = '''\
+import sys
+import warnings
+
+import keras
+
+print("warning: noisy imported", file=sys.stderr)  # once: when the first config loads
+
+
+class Noisy(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        print("warning: noisy says hello", file=sys.stderr)
+        warnings.warn("a user warning from noisy", UserWarning)
+'''
+
+
+def test_warnings_go_to_the_junit_and_under_the_table(tmp_path, write_config):
+    """A run's `warning:` lines and Python warnings used to be printed between rows (and
+    not reach the JUnit); each config shows them again, not only the first."""
+    write_config(NOISY, "noisy.py")
+    noisy = [write_config(tiny_config(f"noisy{i}", seed=i, epochs=1).replace(
+        "fit: {epochs: 1, batch_size: 16}",
+        "fit: {epochs: 1, batch_size: 16, callbacks: ['noisy:Noisy']}"), f"n{i}.yaml")
+        for i in (1, 2)]
+    junit = tmp_path / "w.xml"
+    result = smoke(*map(str, noisy), "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("status") and lines[3] == "warnings:", result.output
+    assert lines[1].startswith(OK) and lines[1].endswith("3 warnings"), result.output
+    assert lines[2].startswith(OK) and lines[2].endswith("2 warnings"), result.output
+    assert f"  {noisy[1]}: warning: noisy says hello" in lines
+    assert f"  {noisy[0]}: warning: noisy imported" in lines
+    assert sum("UserWarning: a user warning from noisy" in line for line in lines) == 2
+    errs = [case.find("system-err").text for case in ET.parse(junit).getroot().iter("testcase")]
+    assert "warning: noisy imported" in errs[0]  # printed while its config was loaded
+    for err in errs:
+        assert "warning: noisy says hello" in err and "UserWarning: a user warning" in err

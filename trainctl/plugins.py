@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -32,6 +33,119 @@ def add_search_path(config_dir: Path) -> None:
         if text in sys.path:
             sys.path.remove(text)
         sys.path.insert(0, text)
+
+
+# -- one process, several configs: same-named modules ---------------------------
+# ``module:Name`` as a config value (a component, a data source): the module part
+_MODULE_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*):"
+                           r"[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def named_modules(data: Any) -> list[str]:
+    """The modules a resolved config's data makes trainctl import, found without
+    importing: every ``imports:`` entry and the module of each ``module:Name`` value
+    or key (Keras's and TensorFlow's own left out), each once, in order.
+
+    Example:
+        >>> named_modules({"imports": ["my_layers"], "loss": "my_losses:fn"})
+        ['my_layers', 'my_losses']
+    """
+    found: list[str] = []
+    if isinstance(data, dict) and isinstance(data.get("imports"), list):
+        found += [name for name in data["imports"] if isinstance(name, str) and name]
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key)
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            match = _MODULE_VALUE.match(value)
+            if match:
+                found.append(match.group(1))
+
+    walk(data)
+    return [name for name in dict.fromkeys(found)
+            if name.partition(".")[0] not in ("keras", "tensorflow", "trainctl")]
+
+
+def search_path(config_dir: Path) -> list[str]:
+    """``sys.path`` as :func:`add_search_path` leaves it for a config in ``config_dir``."""
+    front = [str(Path(config_dir).resolve()), str(Path.cwd())]
+    return front + [p for p in sys.path if p not in front]
+
+
+def module_origins(name: str, path: list[str]) -> dict[str, str]:
+    """The file each of ``name``'s levels (``pkg``, ``pkg.mod``) would be imported from
+    with ``sys.path`` = ``path``: found by the path finder alone, so nothing is imported
+    and ``sys.modules`` is not consulted. Stops at the first level not found there (a
+    module served by another finder: nothing to compare); a namespace package has no
+    file and is left out.
+
+    Example:
+        >>> module_origins("examples.plugins.gan", [os.getcwd()])["examples.plugins.gan"]
+        '/work/main/examples/plugins/gan.py'
+    """
+    from importlib.machinery import PathFinder
+
+    origins: dict[str, str] = {}
+    locations: list[str] | None = list(path)
+    parts = name.split(".")
+    for i in range(len(parts)):
+        if locations is None:  # a plain module has no submodules
+            break
+        try:
+            spec = PathFinder.find_spec(parts[i], locations)
+        except (ImportError, ValueError, OSError):
+            break
+        if spec is None:
+            break
+        if spec.origin and spec.has_location:
+            origins[".".join(parts[:i + 1])] = spec.origin
+        locations = list(spec.submodule_search_locations) \
+            if spec.submodule_search_locations is not None else None
+    return origins
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def module_clash(modules: list[str], config_dir: Path) -> str | None:
+    """Why this process cannot import ``modules`` for a config in ``config_dir``: one
+    of them (or a package above it) is already imported from another file than the one
+    this config's search path gives, so ``import`` would hand it the other config's
+    code. None when every module is not yet imported or imported from the same file.
+
+    Example:
+        >>> module_clash(["plugins2"], Path("mod2/b"))  # after mod2/a's config ran
+        "plug-in module 'plugins2' is mod2/b/plugins2.py here, but mod2/a/plugins2.py is already imported"
+    """
+    path = search_path(config_dir)
+    for name in modules:
+        for level, origin in module_origins(name, path).items():
+            module = sys.modules.get(level)
+            loaded = getattr(module, "__file__", None) if module is not None else None
+            if loaded and not _same_file(loaded, origin):
+                return (f"plug-in module {level!r} is {_shown(origin)} here, but "
+                        f"{_shown(loaded)} is already imported")
+    return None
 
 
 # Where the imported plug-ins live (a module's file, a package's folder): their frames

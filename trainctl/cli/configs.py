@@ -24,13 +24,27 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
     CONFIGS are config files or folders, searched recursively for *.yaml as `smoke`
     does (folders named _*, such as configs/_base/, are skipped). One line per config:
     ok, or its error; exit 2 if any is invalid. No TensorFlow import unless --build.
+    A config whose plug-in module is already imported from another file (two folders'
+    plugins.py) is validated in a child process, with a note saying so.
     """
     from trainctl.config import load_config
     from trainctl.data.load import require_files as require_data_files
+    from trainctl.run.smoke import shared_process_reason
     from trainctl.transfer.source import require as require_weights_source
 
     paths, failed = config_files(configs)
     for path in paths:
+        try:
+            reason = shared_process_reason(load_config(path, overrides, semantic=False))
+        except TrainctlError:
+            reason = None  # loading it below reports the error
+        if reason:
+            click.echo(f"note: {path}: validated in a child process: {reason}", err=True)
+            code = validate_in_child(path, overrides, build)
+            if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+                sys.exit(code)  # a signal stopped the child: it stops validate too
+            failed += code != 0
+            continue
         try:
             cfg = load_config(path, overrides)
             require_weights_source(cfg)  # fit --smoke skips a missing one instead (SPEC §6)
@@ -46,6 +60,23 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
         click.echo(f"ok: {path}")
     if failed:
         sys.exit(int(ExitCode.USAGE))
+
+
+def validate_in_child(path: Path, overrides: tuple[str, ...], build: bool) -> int:
+    """``trainctl validate PATH`` in a child process, its output passed on; its exit code."""
+    import subprocess
+
+    from trainctl.run.smoke import child_command
+
+    command, env = child_command(["validate", str(path),
+                                  *(a for o in overrides for a in ("--set", o)),
+                                  *(["--build"] if build else [])])
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.stdout:
+        click.echo(done.stdout, nl=False)
+    if done.stderr:
+        click.echo(done.stderr, nl=False, err=True)
+    return done.returncode
 
 
 def config_files(paths: tuple[Path, ...]) -> tuple[list[Path], int]:

@@ -2,7 +2,9 @@
 
 The layout is the one pytest writes (``<testsuites><testsuite><testcase>``, a
 ``<failure message=... type=...>`` with the details as text) which GitHub Actions
-reporters, GitLab and Jenkins read. Written with xml.etree, so every value is
+reporters, GitLab and Jenkins read. A config a signal stopped is an ``<error>``, the
+ones not run after it ``<skipped>``; a run's warnings (its stderr) are its
+``<system-err>``. Written with xml.etree, so every value is
 escaped; characters XML 1.0 cannot hold at all (control characters from a
 program's output) are replaced first.
 
@@ -18,7 +20,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from trainctl.run.smoke import OK, SmokeResult
+from trainctl.run.smoke import FAILED, INVALID, SKIPPED, STOPPED, SmokeResult
 
 # What XML 1.0 forbids even escaped: C0 controls other than tab, newline, carriage
 # return; surrogates; U+FFFE and U+FFFF.
@@ -44,12 +46,14 @@ def junit_tree(results: list[SmokeResult], seconds: float,
         seconds: the whole smoke run's wall time.
         suite: the testsuite's name.
     """
-    failures = sum(r.status != OK for r in results)
+    failures = str(sum(r.status in (FAILED, INVALID) for r in results))
+    errors = str(sum(r.status == STOPPED for r in results))
     root = ET.Element("testsuites", name=suite, tests=str(len(results)),
-                      failures=str(failures), errors="0", time=f"{seconds:.3f}")
+                      failures=failures, errors=errors, time=f"{seconds:.3f}")
     testsuite = ET.SubElement(
-        root, "testsuite", name=suite, tests=str(len(results)), failures=str(failures),
-        errors="0", skipped="0", time=f"{seconds:.3f}",
+        root, "testsuite", name=suite, tests=str(len(results)), failures=failures,
+        errors=errors, skipped=str(sum(r.status == SKIPPED for r in results)),
+        time=f"{seconds:.3f}",
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         hostname=socket.gethostname())
     for result in results:
@@ -60,16 +64,25 @@ def junit_tree(results: list[SmokeResult], seconds: float,
 
 def testcase(result: SmokeResult) -> ET.Element:
     """One config's ``<testcase>``: a ``<failure>`` (type ``failed`` or ``invalid``)
-    when it did not pass, and what the run printed as ``<system-out>``."""
+    when it did not pass, an ``<error>`` (type ``interrupted``) when a signal stopped it,
+    ``<skipped>`` when it was not run; what the run printed as ``<system-out>``, its
+    stderr (warnings) as ``<system-err>``."""
     name = xml_text(str(result.config))
     case = ET.Element("testcase", classname="trainctl.smoke", name=name, file=name,
                       time=f"{result.seconds:.3f}")
-    if result.status != OK:
-        failure = ET.SubElement(case, "failure", message=xml_text(result.first_line),
-                                type=result.status)
+    element = {FAILED: "failure", INVALID: "failure", STOPPED: "error",
+               SKIPPED: "skipped"}.get(result.status)
+    if element == "skipped":
+        ET.SubElement(case, element, message=xml_text(result.first_line))
+    elif element is not None:
+        failure = ET.SubElement(case, element, message=xml_text(result.first_line),
+                                type="interrupted" if result.status == STOPPED else result.status)
         failure.text = xml_text("\n\n".join(t for t in (result.message, result.detail) if t))
-    if result.output:
-        ET.SubElement(case, "system-out").text = xml_text(result.output)
+    out = "\n".join(filter(None, [result.note, result.output]))
+    if out:
+        ET.SubElement(case, "system-out").text = xml_text(out)
+    if result.errors:
+        ET.SubElement(case, "system-err").text = xml_text(result.errors)
     return case
 
 

@@ -5,7 +5,12 @@ as ``trainctl fit --smoke`` would, with what persists in a process (precision
 policy, op determinism, seeds, Keras's session) reset in between. A config that
 needs a device set-up TensorFlow allows only before its first operation (logical
 CPUs, several workers, thread pools) runs in a ``python -m trainctl fit --smoke``
-child process instead.
+child process instead, and so does a config whose plug-in module is already imported
+here from another file (two folders' ``plugins.py``): ``import`` would hand it the other
+config's code. What a run prints to stderr (trainctl's ``warning:`` lines, Keras's
+``UserWarning``) is kept with its result, for the JUnit file, not printed between rows.
+A SIGINT or SIGTERM ends the loop: the config that was running is ``stopped``, the
+rest ``skipped``, and the results so far are returned (exit 130 / 143).
 
 Example:
     >>> results = smoke_all(find_configs([Path("configs")]), runs_dir=Path("/tmp/r"))
@@ -18,17 +23,23 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from trainctl.errors import ExitCode, Interrupted, TrainctlError, UsageError
+from trainctl.errors import (ExitCode, Interrupted, SignalReceived, TrainctlError, UsageError,
+                             as_interrupted)
 
 OK, FAILED, INVALID = "ok", "failed", "invalid"
+STOPPED, SKIPPED = "stopped", "skipped"  # a signal stopped the smoke run
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,9 @@ class SmokeResult:
         message: the error's full text ("" when ok).
         detail: a traceback or the run's output, for the JUnit file.
         output: what the run printed.
+        errors: what the run printed to stderr (warnings), for ``<system-err>``.
+        note: why it ran in a child process ("" when it ran here).
+        exit: the exit code of a ``stopped`` result (130 or 143).
     """
 
     config: Path
@@ -51,11 +65,23 @@ class SmokeResult:
     message: str = ""
     detail: str = ""
     output: str = ""
+    errors: str = ""
+    note: str = ""
+    exit: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warning lines of ``errors``: trainctl's ``warning: ...`` and Python's
+        ``file:line: UserWarning: ...``."""
+        return [line for line in self.errors.splitlines() if _WARNING.search(line)]
 
     @property
     def first_line(self) -> str:
         """The message's first line (the table's last column)."""
         return self.message.strip().splitlines()[0] if self.message.strip() else ""
+
+
+_WARNING = re.compile(r"^warning: |^\S.*:\d+: \w*Warning: ")
 
 
 def is_partial(path: Path, root: Path) -> bool:
@@ -118,46 +144,91 @@ def own_process_reason(cfg) -> str | None:
     return None
 
 
-def smoke_in_process(cfg, runs_dir: Path, verbose: bool) -> str:
-    """Run ``cfg`` as ``fit --smoke`` here, its output captured; return the output.
+def shared_process_reason(cfg) -> str | None:
+    """Why a config cannot run in a process where other configs ran (None: it can):
+    a plug-in module it names is already imported here from another file.
 
-    Raises whatever :func:`trainctl.run.fit.fit` raises.
+    Example:
+        >>> shared_process_reason(load_config("mod2/b/b.yaml", semantic=False))
+        "plug-in module 'plugins2' is mod2/b/plugins2.py here, but mod2/a/plugins2.py is already imported"
     """
+    from trainctl.plugins import module_clash, named_modules
+
+    return module_clash(named_modules(cfg.raw), cfg.config_dir)
+
+
+def child_reason(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> str | None:
+    """Why config ``path`` must run (or be validated) in a child process, read without
+    importing a plug-in: :func:`own_process_reason` or :func:`shared_process_reason`.
+    None also for a config that does not load: loading it here reports its error."""
+    from trainctl.config import load_config
+
+    try:
+        cfg = load_config(path, overrides, semantic=False)
+    except TrainctlError:
+        return None
+    return own_process_reason(cfg) or shared_process_reason(cfg)
+
+
+def smoke_in_process(path: Path, runs_dir: Path, verbose: bool) -> tuple[str, str]:
+    """Load config ``path`` and run it as ``fit --smoke`` here, its output captured;
+    return the output and what it printed to stderr (warnings, also those of importing
+    its plug-ins; Python's are shown again for each config).
+
+    Raises whatever :func:`trainctl.config.load_config` and
+    :func:`trainctl.run.fit.fit` raise.
+    """
+    from trainctl.config import load_config
     from trainctl.run.fit import fit
     from trainctl.run.runtime import reset_process_state
     from trainctl.run.timing import reset
 
     reset()  # run.json timings per run, as `trainctl fit` counts them
     reset_process_state(verbose)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    # Python's warnings are recorded (a new filter state: one shown for an earlier
+    # config is shown again), whoever would have shown them (pytest records its own)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            warnings.catch_warnings(record=True) as caught:
         try:
-            fit(cfg, runs_dir=runs_dir, smoke=True, verbose=verbose)
+            fit(load_config(path), runs_dir=runs_dir, smoke=True, verbose=verbose)
         except BaseException as exc:
             exc.smoke_output = out.getvalue()  # type: ignore[attr-defined]
+            exc.smoke_errors = err.getvalue() + shown(caught)  # type: ignore[attr-defined]
             raise
-    return out.getvalue()
+    return out.getvalue(), err.getvalue() + shown(caught)
 
 
-def smoke_in_child(path: Path, runs_dir: Path, verbose: bool) -> SmokeResult:
-    """Run ``python -m trainctl fit PATH --smoke`` in a child process."""
-    started = time.perf_counter()
+def shown(caught: list) -> str:
+    """Recorded warnings as Python prints them (``file:line: UserWarning: ...``)."""
+    return "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
+                   for w in caught)
+
+
+def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``python -m trainctl ARGS`` and its environment: the child imports this very
+    trainctl, also when it is not installed (a checkout)."""
     env = dict(os.environ)
-    # The child imports this very trainctl, also when it is not installed (a checkout)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "trainctl", "fit", str(path), "--smoke",
-               "--runs-dir", str(runs_dir), *(["--verbose"] if verbose else [])]
+    return [sys.executable, "-m", "trainctl", *args], env
+
+
+def smoke_in_child(path: Path, runs_dir: Path, verbose: bool, note: str = "") -> SmokeResult:
+    """Run ``python -m trainctl fit PATH --smoke`` in a child process; ``note`` says why."""
+    started = time.perf_counter()
+    command, env = child_command(["fit", str(path), "--smoke", "--runs-dir", str(runs_dir),
+                                  *(["--verbose"] if verbose else [])])
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if done.returncode == 0:
-        return SmokeResult(path, OK, seconds, output=done.stdout)
+        return SmokeResult(path, OK, seconds, output=done.stdout, errors=done.stderr, note=note)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     message = errors[-1][len("error: "):] if errors else \
         f"`{' '.join(command)}` exited with {done.returncode}"
     status = INVALID if done.returncode == int(ExitCode.USAGE) else FAILED
     return SmokeResult(path, status, seconds, message=message, detail=done.stderr,
-                       output=done.stdout)
+                       output=done.stdout, note=note)  # its stderr is the detail
 
 
 def smoke_one(path: Path, runs_dir: Path, verbose: bool = False) -> SmokeResult:
@@ -166,30 +237,31 @@ def smoke_one(path: Path, runs_dir: Path, verbose: bool = False) -> SmokeResult:
     Raises:
         Interrupted / KeyboardInterrupt: a signal stops the whole smoke run.
     """
-    from trainctl.config import load_config
-
     started = time.perf_counter()
     try:
-        cfg = load_config(path)
-        if own_process_reason(cfg):
-            return smoke_in_child(path, runs_dir, verbose)
-        output = smoke_in_process(cfg, runs_dir, verbose)
+        reason = child_reason(path)
+        if reason:
+            return smoke_in_child(path, runs_dir, verbose, note=f"in a child process: {reason}")
+        output, errors = smoke_in_process(path, runs_dir, verbose)
     except (KeyboardInterrupt, Interrupted):
         raise
     except TrainctlError as exc:
         status = INVALID if exc.exit_code == ExitCode.USAGE else FAILED
         return SmokeResult(path, status, time.perf_counter() - started, message=str(exc),
-                           detail=run_traceback(str(exc)), output=captured(exc))
+                           detail=run_traceback(str(exc)), output=captured(exc),
+                           errors=captured(exc, "smoke_errors"))
     except Exception as exc:  # noqa: BLE001 - a plug-in's bug must not stop the other configs
         return SmokeResult(path, FAILED, time.perf_counter() - started,
                            message=f"{type(exc).__name__}: {exc}",
-                           detail=traceback.format_exc(), output=captured(exc))
-    return SmokeResult(path, OK, time.perf_counter() - started, output=output)
+                           detail=traceback.format_exc(), output=captured(exc),
+                           errors=captured(exc, "smoke_errors"))
+    return SmokeResult(path, OK, time.perf_counter() - started, output=output, errors=errors)
 
 
-def captured(exc: BaseException) -> str:
-    """What the run printed before ``exc`` (set by :func:`smoke_in_process`)."""
-    return getattr(exc, "smoke_output", "")
+def captured(exc: BaseException, what: str = "smoke_output") -> str:
+    """What the run printed (``smoke_errors``: to stderr) before ``exc`` (set by
+    :func:`smoke_in_process`)."""
+    return getattr(exc, what, "")
 
 
 def run_traceback(message: str) -> str:
@@ -205,27 +277,119 @@ def run_traceback(message: str) -> str:
     return ""
 
 
+def is_scratch(runs_dir: Path) -> bool:
+    """Whether ``runs_dir`` is the temporary runs folder the ``smoke`` command makes
+    (``$TMPDIR/trainctl-smoke-*``, removed when it ends) rather than a ``--runs-dir``."""
+    try:
+        return runs_dir.name.startswith("trainctl-smoke-") and \
+            runs_dir.resolve().parent == Path(tempfile.gettempdir()).resolve()
+    except OSError:
+        return False
+
+
+_RESUME_HINT = re.compile(r": continue it with `trainctl resume [^`]*`")
+_TRACEBACK_LINE = re.compile(r"^(\s*)traceback: .*$", re.MULTILINE)
+
+
+def without_scratch_paths(result: SmokeResult) -> SmokeResult:
+    """``result`` without the hints that name a file in a temporary runs folder, which
+    is gone when smoke ends: ``continue it with trainctl resume ...`` is dropped, and
+    ``traceback: .../error.txt`` says where the traceback is instead (it was read
+    into ``detail`` for the JUnit file)."""
+    from dataclasses import replace
+
+    message = _RESUME_HINT.sub("", result.message)
+    message = _TRACEBACK_LINE.sub(
+        r"\1traceback: in the --junit file (the temporary runs folder is removed; "
+        r"--runs-dir DIR keeps it)", message)
+    return replace(result, message=message) if message != result.message else result
+
+
+@contextlib.contextmanager
+def signals_stop_the_loop():
+    """SIGTERM raises where the program is, like SIGINT does, for the ``with`` block
+    (fit installs its own handlers while a run trains, and restores these)."""
+    def handler(signum: int, frame) -> None:
+        if signum == signal.SIGTERM:  # the words and codes fit uses
+            raise SignalReceived(Interrupted("terminated by SIGTERM", ExitCode.TERMINATED))
+        raise SignalReceived(Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED))
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def stopped_result(path: Path, exc: BaseException, seconds: float) -> SmokeResult:
+    """The ``stopped`` result of the config a signal stopped."""
+    stopped = as_interrupted(exc)
+    return SmokeResult(path, STOPPED, seconds, message=str(stopped),
+                       output=captured(exc), errors=captured(exc, "smoke_errors"),
+                       exit=int(stopped.exit_code))
+
+
 def smoke_all(configs: list[Path], runs_dir: Path, *, verbose: bool = False,
-              report: Callable[[SmokeResult], None] | None = None) -> list[SmokeResult]:
+              report: Callable[[SmokeResult], None] | None = None,
+              keep_runs: bool | None = None) -> list[SmokeResult]:
     """Smoke-run every config in turn; ``report`` is called as each one ends.
+
+    A SIGINT or SIGTERM stops the loop and still returns: the running config's result
+    is ``stopped`` (its exit code 130 / 143, see :func:`exit_code`), the others
+    ``skipped``, so the caller writes its report as usual.
 
     Args:
         configs: from :func:`find_configs`.
         runs_dir: where the run folders go.
         verbose: TensorFlow's start-up messages.
         report: e.g. print the result's table row.
+        keep_runs: whether ``runs_dir`` stays after smoke (default: unless it is the
+            command's temporary folder, :func:`is_scratch`); when not, no message
+            names a file in it.
     """
-    results = []  # TensorFlow is imported by the first config run here (once)
-    for path in configs:
-        result = smoke_one(path, runs_dir, verbose)
-        results.append(result)
-        if report is not None:
-            report(result)
+    keep = not is_scratch(runs_dir) if keep_runs is None else keep_runs
+    results: list[SmokeResult] = []  # TensorFlow is imported by the first config run here
+    with signals_stop_the_loop():
+        for i, path in enumerate(configs):
+            started = time.perf_counter()
+            try:
+                result = smoke_one(path, runs_dir, verbose)
+            except (KeyboardInterrupt, Interrupted) as exc:
+                result = stopped_result(path, exc, time.perf_counter() - started)
+            if not keep:
+                result = without_scratch_paths(result)
+            results.append(result)
+            if report is not None:
+                report(result)
+            if result.status == STOPPED:
+                results += [SmokeResult(p, SKIPPED, 0.0, message=f"not run: the smoke run "
+                                        f"was {result.message.split(';')[0]}")
+                            for p in configs[i + 1:]]
+                _exiting_ignores_signals()
+                break
     return results
 
 
+def _exiting_ignores_signals() -> None:
+    """A trainctl process stopped by a signal ignores further ones while it writes its
+    report and exits (as the CLI does for any stopped command)."""
+    from trainctl.cli import _ignore_signals
+
+    _ignore_signals()
+
+
 def exit_code(results: list[SmokeResult]) -> ExitCode:
-    """0 when every config passed, else 2 if one is invalid, else 1."""
+    """130 / 143 when a signal stopped the run, else 0 when every config passed, else 2
+    if one is invalid, else 1."""
+    stopped = [r for r in results if r.status == STOPPED]
+    if stopped:
+        return ExitCode(stopped[0].exit or int(ExitCode.INTERRUPTED))
     if any(r.status == INVALID for r in results):
         return ExitCode.USAGE
     if any(r.status == FAILED for r in results):
@@ -234,13 +398,34 @@ def exit_code(results: list[SmokeResult]) -> ExitCode:
 
 
 def format_row(result: SmokeResult, width: int) -> str:
-    """``ok       3.1s  configs/mnist.yaml`` (+ the error's first line), padded to ``width``."""
+    """``ok       3.1s  configs/mnist.yaml`` (+ the error's first line, or for a passed
+    config why it ran in a child process and how many warnings it printed: those are
+    in its JUnit ``<system-err>`` and listed under the table), padded to ``width``."""
     row = f"{result.status:<8}{result.seconds:6.1f}s  {str(result.config):<{width}}"
-    return f"{row}  {result.first_line}".rstrip()
+    count = len(result.warnings)
+    notes = [result.note] if result.note else []
+    if count:
+        notes.append(f"{count} warning{'s' if count != 1 else ''}")
+    last = result.first_line or "; ".join(notes)
+    return f"{row}  {last}".rstrip()
+
+
+def format_warnings(results: list[SmokeResult]) -> str:
+    """Every config's warnings, for under the table ("" when none)::
+
+        warnings:
+          configs/a.yaml: warning: metric m:M defines reset_states(), ...
+    """
+    lines = [f"  {r.config}: {line.strip()}" for r in results for line in r.warnings]
+    return "\n".join(["warnings:", *lines]) if lines else ""
 
 
 def format_summary(results: list[SmokeResult], seconds: float) -> str:
-    """``35 configs: 34 ok, 1 failed, 0 invalid in 61.2s``."""
-    counts = {s: sum(r.status == s for r in results) for s in (OK, FAILED, INVALID)}
-    return (f"{len(results)} config{'s' if len(results) != 1 else ''}: {counts[OK]} ok, "
-            f"{counts[FAILED]} failed, {counts[INVALID]} invalid in {seconds:.1f}s")
+    """``35 configs: 34 ok, 1 failed, 0 invalid in 61.2s`` (``, 1 stopped, 3
+    skipped`` after a signal), below the configs' warnings (:func:`format_warnings`)."""
+    counts = {s: sum(r.status == s for r in results)
+              for s in (OK, FAILED, INVALID, STOPPED, SKIPPED)}
+    stopped = "".join(f", {counts[s]} {s}" for s in (STOPPED, SKIPPED) if counts[s])
+    line = (f"{len(results)} config{'s' if len(results) != 1 else ''}: {counts[OK]} ok, "
+            f"{counts[FAILED]} failed, {counts[INVALID]} invalid{stopped} in {seconds:.1f}s")
+    return "\n".join(filter(None, [format_warnings(results), line]))
