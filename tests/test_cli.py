@@ -56,7 +56,7 @@ def test_validate_ok_and_exit_code_on_error(write_config):
     assert result.exit_code == 0 and f"ok: {good}" in result.output
     result = CliRunner().invoke(cli, ["validate", str(good), str(bad)])
     assert result.exit_code == 2
-    assert f"{bad}:9:28: model.layers[0].units: expected an integer" in result.output
+    assert f"{bad}:9:28: model.layers[0].units: expected a positive integer" in result.output
 
 
 def test_validate_searches_folders_as_smoke_does(write_config, tmp_path):
@@ -67,7 +67,7 @@ def test_validate_searches_folders_as_smoke_does(write_config, tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(folder)])
     assert result.exit_code == 2, result.output
     assert f"ok: {good}" in result.output
-    assert f"{bad}:9:28: model.layers[0].units: expected an integer" in result.output
+    assert f"{bad}:9:28: model.layers[0].units: expected a positive integer" in result.output
     assert "partial.yaml" not in result.output
     bad.unlink()
     result = CliRunner().invoke(cli, ["validate", str(folder) + "/", str(good)])
