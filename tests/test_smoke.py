@@ -16,7 +16,8 @@ from conftest import tiny_config
 from trainctl.cli import cli
 from trainctl.errors import ExitCode
 from trainctl.run.junit import junit_tree, xml_text
-from trainctl.run.smoke import FAILED, INVALID, OK, SmokeResult, exit_code, find_configs
+from trainctl.run.smoke import FAILED, INVALID, OK, SmokeResult, find_configs
+from trainctl.run.smoke_report import exit_code
 
 BOOM = '''\
 import keras

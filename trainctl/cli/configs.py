@@ -29,7 +29,7 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
     """
     from trainctl.config import load_config
     from trainctl.data.load import require_files as require_data_files
-    from trainctl.run.smoke import shared_process_reason
+    from trainctl.run.own_process import shared_process_reason
     from trainctl.transfer.source import require as require_weights_source
 
     paths, failed = config_files(configs)
@@ -66,7 +66,7 @@ def validate_in_child(path: Path, overrides: tuple[str, ...], build: bool) -> in
     """``trainctl validate PATH`` in a child process, its output passed on; its exit code."""
     import subprocess
 
-    from trainctl.run.smoke import child_command
+    from trainctl.run.own_process import child_command
 
     command, env = child_command(["validate", str(path),
                                   *(a for o in overrides for a in ("--set", o)),
@@ -178,7 +178,8 @@ def smoke(paths: tuple[Path, ...], junit_path: Path | None, runs_dir: Path | Non
     import tempfile
     import time
 
-    from trainctl.run.smoke import exit_code, find_configs, format_row, format_summary, smoke_all
+    from trainctl.run.smoke import find_configs, smoke_all
+    from trainctl.run.smoke_report import exit_code, format_row, format_summary
 
     configs = find_configs(paths)
     width = max(len(str(p)) for p in configs)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trainctl.errors import ConfigError, Location, did_you_mean
-from trainctl.plugins import keras3_problem
+from trainctl.keras2_plugins import keras3_problem
 from trainctl.registry import argtypes
 from trainctl.registry.registry import KERAS_KINDS, REGISTRIES, get_registry
 from trainctl.registry.specs import import_attr, split_spec, unknown_arg_message

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from trainctl.errors import ConfigError, Location, did_you_mean
-from trainctl.plugins import adapt_keras3, keras3_problem
+from trainctl.keras2_plugins import adapt_keras3, keras3_problem
 from trainctl.registry.signature import DROPPED_ARGS, accepted_params
 from trainctl.registry.specs import (import_attr, nested_kind, source_of, split_spec,
                                      unknown_arg_message)
@@ -160,7 +160,7 @@ class Registry:
     def entry(self, name: str, *, key: str | None = None,
               where: Location | None = None) -> Entry:
         """The :class:`Entry` for ``name``; ``module.path:Attr`` names are imported; a plug-in
-        is adapted to Keras 3 on the way out (:func:`trainctl.plugins.adapt_keras3`)."""
+        is adapted to Keras 3 on the way out (:func:`trainctl.keras2_plugins.adapt_keras3`)."""
         if ":" in name:
             return Entry(name, adapt_keras3(self.kind, import_attr(name, key=key, where=where)))
         # Always load Keras first, so a plug-in shadowing a built-in is reported

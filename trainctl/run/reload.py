@@ -79,7 +79,7 @@ def custom_objects(cfg: LoadedConfig) -> dict[str, Any]:
     """
     from trainctl.layers import LAYERS
     from trainctl.registry import REGISTRIES, import_attr
-    from trainctl.plugins import adapt_keras3
+    from trainctl.keras2_plugins import adapt_keras3
 
     objects: dict[str, Any] = dict(LAYERS)
     for kind, registry in REGISTRIES.items():

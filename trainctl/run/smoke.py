@@ -14,7 +14,7 @@ rest ``skipped``, and the results so far are returned (exit 130 / 143).
 
 Example:
     >>> results = smoke_all(find_configs([Path("configs")]), runs_dir=Path("/tmp/r"))
-    >>> exit_code(results)
+    >>> exit_code(results)   # trainctl.run.smoke_report: the rows, summary and exit code
     0
 """
 
@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
@@ -37,6 +35,7 @@ from typing import Callable, Iterable
 
 from trainctl.errors import (ExitCode, Interrupted, SignalReceived, TrainctlError, UsageError,
                              as_interrupted)
+from trainctl.run.own_process import child_command, child_reason
 
 OK, FAILED, INVALID = "ok", "failed", "invalid"
 STOPPED, SKIPPED = "stopped", "skipped"  # a signal stopped the smoke run
@@ -127,49 +126,6 @@ def find_configs(paths: Iterable[Path]) -> list[Path]:
     return unique
 
 
-def own_process_reason(cfg) -> str | None:
-    """Why a config cannot run after other runs in this process (None: it can).
-
-    Example:
-        >>> own_process_reason(load_config("configs/examples/s24_mirrored.yaml")) is None
-        True
-    """
-    runtime = cfg.experiment.runtime
-    if runtime.distribution.logical_cpus:
-        return "runtime.distribution.logical_cpus"
-    if runtime.distribution.strategy == "multi_worker":
-        return "runtime.distribution.strategy: multi_worker"
-    if runtime.threads.intra_op or runtime.threads.inter_op:
-        return "runtime.threads"
-    return None
-
-
-def shared_process_reason(cfg) -> str | None:
-    """Why a config cannot run in a process where other configs ran (None: it can):
-    a plug-in module it names is already imported here from another file.
-
-    Example:
-        >>> shared_process_reason(load_config("mod2/b/b.yaml", semantic=False))
-        "plug-in module 'plugins2' is mod2/b/plugins2.py here, but mod2/a/plugins2.py is already imported"
-    """
-    from trainctl.plugins import module_clash, named_modules
-
-    return module_clash(named_modules(cfg.raw), cfg.config_dir)
-
-
-def child_reason(path: Path, overrides: tuple[str, ...] | list[str] = ()) -> str | None:
-    """Why config ``path`` must run (or be validated) in a child process, read without
-    importing a plug-in: :func:`own_process_reason` or :func:`shared_process_reason`.
-    None also for a config that does not load: loading it here reports its error."""
-    from trainctl.config import load_config
-
-    try:
-        cfg = load_config(path, overrides, semantic=False)
-    except TrainctlError:
-        return None
-    return own_process_reason(cfg) or shared_process_reason(cfg)
-
-
 def smoke_in_process(path: Path, runs_dir: Path, verbose: bool) -> tuple[str, str]:
     """Load config ``path`` and run it as ``fit --smoke`` here, its output captured;
     return the output and what it printed to stderr (warnings, also those of importing
@@ -203,15 +159,6 @@ def shown(caught: list) -> str:
     """Recorded warnings as Python prints them (``file:line: UserWarning: ...``)."""
     return "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
                    for w in caught)
-
-
-def child_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
-    """``python -m trainctl ARGS`` and its environment: the child imports this very
-    trainctl, also when it is not installed (a checkout)."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    return [sys.executable, "-m", "trainctl", *args], env
 
 
 def smoke_in_child(path: Path, runs_dir: Path, verbose: bool, note: str = "") -> SmokeResult:
@@ -382,50 +329,3 @@ def _exiting_ignores_signals() -> None:
     from trainctl.cli import _ignore_signals
 
     _ignore_signals()
-
-
-def exit_code(results: list[SmokeResult]) -> ExitCode:
-    """130 / 143 when a signal stopped the run, else 0 when every config passed, else 2
-    if one is invalid, else 1."""
-    stopped = [r for r in results if r.status == STOPPED]
-    if stopped:
-        return ExitCode(stopped[0].exit or int(ExitCode.INTERRUPTED))
-    if any(r.status == INVALID for r in results):
-        return ExitCode.USAGE
-    if any(r.status == FAILED for r in results):
-        return ExitCode.FAILED
-    return ExitCode.OK
-
-
-def format_row(result: SmokeResult, width: int) -> str:
-    """``ok       3.1s  configs/mnist.yaml`` (+ the error's first line, or for a passed
-    config why it ran in a child process and how many warnings it printed: those are
-    in its JUnit ``<system-err>`` and listed under the table), padded to ``width``."""
-    row = f"{result.status:<8}{result.seconds:6.1f}s  {str(result.config):<{width}}"
-    count = len(result.warnings)
-    notes = [result.note] if result.note else []
-    if count:
-        notes.append(f"{count} warning{'s' if count != 1 else ''}")
-    last = result.first_line or "; ".join(notes)
-    return f"{row}  {last}".rstrip()
-
-
-def format_warnings(results: list[SmokeResult]) -> str:
-    """Every config's warnings, for under the table ("" when none)::
-
-        warnings:
-          configs/a.yaml: warning: metric m:M defines reset_states(), ...
-    """
-    lines = [f"  {r.config}: {line.strip()}" for r in results for line in r.warnings]
-    return "\n".join(["warnings:", *lines]) if lines else ""
-
-
-def format_summary(results: list[SmokeResult], seconds: float) -> str:
-    """``35 configs: 34 ok, 1 failed, 0 invalid in 61.2s`` (``, 1 stopped, 3
-    skipped`` after a signal), below the configs' warnings (:func:`format_warnings`)."""
-    counts = {s: sum(r.status == s for r in results)
-              for s in (OK, FAILED, INVALID, STOPPED, SKIPPED)}
-    stopped = "".join(f", {counts[s]} {s}" for s in (STOPPED, SKIPPED) if counts[s])
-    line = (f"{len(results)} config{'s' if len(results) != 1 else ''}: {counts[OK]} ok, "
-            f"{counts[FAILED]} failed, {counts[INVALID]} invalid{stopped} in {seconds:.1f}s")
-    return "\n".join(filter(None, [format_warnings(results), line]))
