@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from conftest import tiny_config
 from trainctl.cli import cli
-from trainctl.config.validate import mlflow_uri_problem
+from trainctl.config.tracking_uri import mlflow_uri_problem
 from trainctl.run.tracking import HTTP_DEFAULTS, bounded_http, failure_of, params_of
 
 pytest.importorskip("mlflow", reason="the mlflow extra: pip install 'trainctl[mlflow]'")
