@@ -115,7 +115,7 @@ def small_gan():
 
     from examples.plugins.gan import GAN
 
-    gan = GAN(latent_dim=16, filters=4, codes=10, d_hidden=8)
+    gan = GAN(latent_dim=16, filters=4, codes=10)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
                 keras.losses.BinaryCrossentropy(from_logits=True), run_eagerly=True)
     return gan

@@ -19,7 +19,7 @@ Example (YAML)::
 
     imports: [examples.plugins.gan]
     data: {source: mnist, features: [{reshape: [28, 28, 1]}, {rescale: 0.00392156862745098}]}
-    model: {type: GAN, args: {latent_dim: 64, codes: 10, d_hidden: 128},
+    model: {type: GAN, args: {latent_dim: 64, codes: 10},
             inputs: {images: {shape: [28, 28, 1]}}}
     compile:
       d_optimizer: {type: Adam, learning_rate: 0.0002, beta_1: 0.5}
@@ -104,14 +104,10 @@ def make_generator(latent_dim: int, filters: int, image_size: int,
     ], name="generator")
 
 
-def make_discriminator(filters: int, image_size: int, hidden: int = 0,
-                       codes: int = 0) -> keras.Model:
-    """Image -> logits: two strided convolutions, dropout, a ``hidden``-unit dense layer
-    (none when 0), then 1 + ``codes`` logits: real (> 0) or fake, and the image's
-    class (a real image's label, a fake's :class:`LatentCode`).
-
-    Without the hidden layer the head is linear in local 7x7-pixel features; with
-    it the discriminator can judge the digit's shape as a whole.
+def make_discriminator(filters: int, image_size: int, codes: int = 0) -> keras.Model:
+    """Image -> logits: two strided convolutions, dropout, then 1 + ``codes`` logits:
+    real (> 0) or fake, and the image's class (a real image's label, a fake's
+    :class:`LatentCode`).
     """
     return keras.Sequential([
         keras.Input((image_size, image_size, 1)),
@@ -121,7 +117,6 @@ def make_discriminator(filters: int, image_size: int, hidden: int = 0,
         layers.LeakyReLU(0.2),
         layers.Flatten(),
         layers.Dropout(0.2),
-        *([layers.Dense(hidden), layers.LeakyReLU(0.2)] if hidden else []),
         layers.Dense(1 + codes, dtype="float32"),
     ], name="discriminator")
 
@@ -144,10 +139,9 @@ class GAN(keras.Model):
         codes: number of classes read off the latent (:class:`LatentCode`; 0: none,
             a plain DCGAN). The class losses (:meth:`class_loss`) are added to
             ``d_loss`` and ``g_loss``.
-        d_hidden: units of the dense layer in the discriminator's head (0: none).
 
     Example:
-        >>> gan = GAN(latent_dim=64, codes=10, d_hidden=128)
+        >>> gan = GAN(latent_dim=64, codes=10)
         >>> gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
         ...             keras.optimizers.Adam(2e-4, beta_1=0.5),
         ...             keras.losses.BinaryCrossentropy(from_logits=True))
@@ -155,7 +149,7 @@ class GAN(keras.Model):
     """
 
     def __init__(self, latent_dim: int = 64, filters: int = 16, image_size: int = 28,
-                 seed: int = 1337, codes: int = 0, d_hidden: int = 0, **kwargs):
+                 seed: int = 1337, codes: int = 0, **kwargs):
         super().__init__(**kwargs)
         if codes > latent_dim:
             raise ValueError(f"codes ({codes}) cannot exceed latent_dim ({latent_dim})")
@@ -163,9 +157,9 @@ class GAN(keras.Model):
             raise ValueError("codes must be 0 (none) or at least 2")
         self.latent_dim, self.filters, self.image_size, self.seed = (
             latent_dim, filters, image_size, seed)
-        self.codes, self.d_hidden = codes, d_hidden
+        self.codes = codes
         self.generator = make_generator(latent_dim, filters, image_size, codes)
-        self.discriminator = make_discriminator(filters, image_size, d_hidden, codes)
+        self.discriminator = make_discriminator(filters, image_size, codes)
         # a model variable: saved with the weights, so a resumed run draws the same latents
         self.seed_generator = keras.random.SeedGenerator(seed)
         # here, not in compile: trainctl calls the model (builds it) before compiling.
@@ -274,8 +268,7 @@ class GAN(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "filters": self.filters,
-                "image_size": self.image_size, "seed": self.seed, "codes": self.codes,
-                "d_hidden": self.d_hidden}
+                "image_size": self.image_size, "seed": self.seed, "codes": self.codes}
 
 
 @trainctl.register("dataset")
