@@ -29,15 +29,18 @@ def validate(configs: tuple[Path, ...], overrides: tuple[str, ...], build: bool)
     """
     from trainctl.config import load_config
     from trainctl.data.load import require_files as require_data_files
+    from trainctl.plugins import plugin_paths
     from trainctl.run.own_process import shared_process_reason
     from trainctl.transfer.source import require as require_weights_source
 
     paths, failed = config_files(configs)
     for path in paths:
-        try:
-            reason = shared_process_reason(load_config(path, overrides, semantic=False))
-        except TrainctlError:
-            reason = None  # loading it below reports the error
+        reason = None
+        if plugin_paths():  # an earlier config imported plug-ins: this one's may clash
+            try:
+                reason = shared_process_reason(load_config(path, overrides, semantic=False))
+            except TrainctlError:
+                pass  # loading it below reports the error
         if reason:
             click.echo(f"note: {path}: validated in a child process: {reason}", err=True)
             code = validate_in_child(path, overrides, build)
