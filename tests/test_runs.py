@@ -64,6 +64,8 @@ def test_list_json_reads_every_run_from_its_files(runs):
     assert rows[runs["b"].name]["name"] == "wide" and rows[runs["a"].name]["name"] == "synth"
     failed = rows[runs["failed"].name]
     assert failed["status"] == "failed" and failed["epochs"] == 0 and failed["best"] is None
+    assert failed["exit_reason"] == read(runs["failed"], "run.json")["exit_reason"]
+    assert failed["exit_reason"] and rows[runs["a"].name]["exit_reason"] is None
 
 
 def test_list_table_has_full_ids_and_the_values(runs):

@@ -69,6 +69,7 @@ class RunSummary:
                 "best_epoch", "test", "start", "end", "duration", "seed", "smoke", "stale",
                 "problems")
         out = {k: finite(getattr(self, k)) for k in keys}
+        out["exit_reason"] = self.info.get("exit_reason")  # why a failed run failed
         out["path"] = str(self.path)
         return out
 
