@@ -42,7 +42,7 @@ CASES = [
     ("misspelled-arg", "units: 8,", "unit: 8,", "validate", "8:", "model.layers[0].unit",
      "did you mean 'units'"),
     ("wrong-type-arg", "units: 8,", "units: eight,", "validate", "8:28", "model.layers[0].units",
-     "expected an integer; received 'eight' (str)"),
+     "expected a positive integer; received 'eight' (str)"),
     ("bad-activation", "activation: relu", "activation: 3", "validate", "8:",
      "model.layers[0].activation", "received 3"),
     ("unknown-activation", "activation: relu", "activation: rellu", "validate", "8:",

@@ -252,7 +252,7 @@ sweep:
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2, result.output
     assert f"{path}:19:39: sweep.params.model.layers[0].units: grid value 'wide' does not " \
-           "fit the config: model.layers[0].units: expected an integer" in result.output
+           "fit the config: model.layers[0].units: expected a positive integer" in result.output
     result = CliRunner().invoke(cli, ["sweep", str(path), "--runs-dir", tmp_path / "runs"])
     assert result.exit_code == 2 and not (tmp_path / "runs").exists()
 
