@@ -160,6 +160,14 @@ class {name}Model(keras.Model):
 PLUGIN_LINE = 8  # the first {line}; the model's is at line 14
 
 
+def plugin_layer_config(case: str, name: str) -> str:
+    """MULTI with its Add layer replaced by plug-in ``case``'s layer (:func:`plugin_module`),
+    at model.layers[2], line 10 of the config."""
+    return f"imports: [plugin_bug_{case}]\n" + MULTI.replace(
+        "{type: Add, name: added, inputs: [da, db]}",
+        f"{{type: {name}Layer, name: added, inputs: da}}")
+
+
 def plugin_module(tmp_path, case: str, line: str) -> str:
     """Write a plug-in with a layer and a model whose call() runs ``line``; return its name
     (one module and one set of names per case: imports and registrations last the process)."""
@@ -173,9 +181,7 @@ def test_bug_in_a_plugin_layer_is_reported_with_its_file_and_line(write_config, 
                                                                  case):
     case_id, line, error, message = case
     name = plugin_module(tmp_path, case_id, line)
-    text = f"imports: [plugin_bug_{case_id}]\n" + MULTI.replace(
-        "{type: Add, name: added, inputs: [da, db]}",
-        f"{{type: {name}Layer, name: added, inputs: da}}")
+    text = plugin_layer_config(case_id, name)
     path = write_config(text)
     with pytest.raises(ConfigError) as exc:
         build(write_config, text)
@@ -196,9 +202,7 @@ def test_a_plugin_layers_own_raise_names_its_line_beside_the_shapes(write_config
     shapes stay in the message; where it was raised is added (Keras's "Could not
     automatically infer the output shape" wrapper is left out)."""
     name = plugin_module(tmp_path, "raises", 'raise RuntimeError("boom at runtime")')
-    text = "imports: [plugin_bug_raises]\n" + MULTI.replace(
-        "{type: Add, name: added, inputs: [da, db]}",
-        f"{{type: {name}Layer, name: added, inputs: da}}")
+    text = plugin_layer_config("raises", name)
     with pytest.raises(ConfigError) as exc:
         build(write_config, text)
     first, hint = str(exc.value).splitlines()
@@ -233,9 +237,7 @@ def test_bug_in_a_plugin_installed_among_libraries_is_still_the_users(write_conf
     monkeypatch.setattr(trainctl.diagnose, "_library_dirs",
                         lambda: [*libraries, os.path.join(str(tmp_path), "")])
     name = plugin_module(tmp_path, "installed", "return x * undefined_name")
-    text = "imports: [plugin_bug_installed]\n" + MULTI.replace(
-        "{type: Add, name: added, inputs: [da, db]}",
-        f"{{type: {name}Layer, name: added, inputs: da}}")
+    text = plugin_layer_config("installed", name)
     with pytest.raises(ConfigError) as exc:
         build(write_config, text)
     assert (f"(raised at {tmp_path / 'plugin_bug_installed.py'}:{PLUGIN_LINE}, in call: "
@@ -245,9 +247,7 @@ def test_bug_in_a_plugin_installed_among_libraries_is_still_the_users(write_conf
 def test_value_error_in_a_plugin_layer_is_still_a_shape_problem(write_config, tmp_path):
     # a ValueError is what Keras raises on shapes: the layer's arguments or inputs are wrong
     name = plugin_module(tmp_path, "value", "raise ValueError('expected 3 channels')")
-    text = "imports: [plugin_bug_value]\n" + MULTI.replace(
-        "{type: Add, name: added, inputs: [da, db]}",
-        f"{{type: {name}Layer, name: added, inputs: da}}")
+    text = plugin_layer_config("value", name)
     with pytest.raises(ConfigError) as exc:
         build(write_config, text)
     assert f"model.layers[2]: {name}Layer cannot take input of shape (None, 5): " in \
