@@ -27,12 +27,9 @@ from trainctl.errors import ConfigError, Location
 
 
 def add_search_path(config_dir: Path) -> None:
-    """Put the config's folder, then the working directory, at the front of sys.path."""
-    for folder in (Path.cwd(), Path(config_dir).resolve()):  # inserted in reverse order
-        text = str(folder)
-        if text in sys.path:
-            sys.path.remove(text)
-        sys.path.insert(0, text)
+    """Put the config's folder, then the working directory, at the front of sys.path
+    (:func:`search_path`)."""
+    sys.path[:] = search_path(config_dir)
 
 
 # -- one process, several configs: same-named modules ---------------------------
@@ -73,8 +70,9 @@ def named_modules(data: Any) -> list[str]:
 
 
 def search_path(config_dir: Path) -> list[str]:
-    """``sys.path`` as :func:`add_search_path` leaves it for a config in ``config_dir``."""
-    front = [str(Path(config_dir).resolve()), str(Path.cwd())]
+    """``sys.path`` for a config in ``config_dir``: its folder, then the working directory,
+    then the rest (what :func:`add_search_path` sets; :func:`module_clash` reads it)."""
+    front = list(dict.fromkeys([str(Path(config_dir).resolve()), str(Path.cwd())]))
     return front + [p for p in sys.path if p not in front]
 
 
