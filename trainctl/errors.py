@@ -190,6 +190,14 @@ class SignalReceived(KeyboardInterrupt):
         self.interrupted = interrupted
 
 
+def interrupted_by(signal_name: str, detail: str = "") -> Interrupted:
+    """``interrupted by SIGINT`` (exit 130) or ``terminated by SIGTERM`` (exit 143),
+    ``detail`` appended to the message."""
+    code = ExitCode.TERMINATED if signal_name == "SIGTERM" else ExitCode.INTERRUPTED
+    verb = "terminated" if code == ExitCode.TERMINATED else "interrupted"
+    return Interrupted(f"{verb} by {signal_name}{detail}", code)
+
+
 def as_interrupted(exc: BaseException) -> Interrupted:
     """The :class:`Interrupted` that ``exc`` (Interrupted, SignalReceived or a plain
     KeyboardInterrupt: a second Ctrl-C) stands for."""
@@ -197,4 +205,4 @@ def as_interrupted(exc: BaseException) -> Interrupted:
         return exc
     if isinstance(exc, SignalReceived):
         return exc.interrupted
-    return Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED)
+    return interrupted_by("SIGINT")

@@ -232,12 +232,10 @@ class SignalStop(keras.callbacks.Callback):
 
     def interrupted(self) -> Exception:
         """The :class:`~trainctl.errors.Interrupted` for the signal received."""
-        from trainctl.errors import ExitCode, Interrupted
+        from trainctl.errors import interrupted_by
 
-        code = ExitCode.TERMINATED if self.signal_name == "SIGTERM" else ExitCode.INTERRUPTED
-        verb = "terminated" if code == ExitCode.TERMINATED else "interrupted"
-        peer = " (received by another worker)" if self.from_peer else ""
-        return Interrupted(f"{verb} by {self.signal_name}{peer}", code)
+        return interrupted_by(self.signal_name or "SIGINT",
+                              " (received by another worker)" if self.from_peer else "")
 
     def check(self, *args: Any, **kwargs: Any) -> None:
         """Raise :class:`~trainctl.errors.Interrupted` if a signal came (on several

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from trainctl.errors import (ExitCode, Interrupted, SignalReceived, TrainctlError, UsageError,
-                             as_interrupted)
+                             as_interrupted, interrupted_by)
 from trainctl.run.own_process import child_command, child_reason
 
 OK, FAILED, INVALID = "ok", "failed", "invalid"
@@ -257,9 +257,7 @@ def signals_stop_the_loop():
     """SIGTERM raises where the program is, like SIGINT does, for the ``with`` block
     (fit installs its own handlers while a run trains, and restores these)."""
     def handler(signum: int, frame) -> None:
-        if signum == signal.SIGTERM:  # the words and codes fit uses
-            raise SignalReceived(Interrupted("terminated by SIGTERM", ExitCode.TERMINATED))
-        raise SignalReceived(Interrupted("interrupted by SIGINT", ExitCode.INTERRUPTED))
+        raise SignalReceived(interrupted_by(signal.Signals(signum).name))  # fit's words
 
     previous = {}
     try:
