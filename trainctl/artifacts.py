@@ -50,18 +50,6 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
-def save_keras(model: Any, target: Path) -> None:
-    """``model.save`` to ``target`` through a temp file and a rename, like every run file;
-    a failed save leaves neither a temp file nor a half-written ``target``."""
-    target = Path(target)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    try:
-        model.save(tmp)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def copy_file(source: Path, target: Path) -> None:
     """``target`` holding what ``source`` holds, through a temp file and a rename.
 

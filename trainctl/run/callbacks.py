@@ -18,7 +18,8 @@ from typing import Any, Iterator
 
 import keras
 
-from trainctl.artifacts import RunDir, copy_file, save_keras
+from trainctl.artifacts import RunDir, copy_file
+from trainctl.keras_saving import save_keras
 from trainctl.run.console import format_metrics
 from trainctl.run.curves import request_curves
 

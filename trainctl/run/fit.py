@@ -19,9 +19,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from trainctl.artifacts import RunDir, copy_file, now, save_keras
+from trainctl.artifacts import RunDir, copy_file, now
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, Interrupted, RunFailed, as_interrupted
+from trainctl.keras_saving import save_keras
 from trainctl.run.interrupt import new_stop, stop_on_signals
 from trainctl.run.lock import hold
 from trainctl.run.plan import Plan
