@@ -36,14 +36,11 @@ def training_options(command):
 def fit(config: Path, overrides: tuple[str, ...], smoke: bool, runs_dir: Path,
         name: str | None, exact_name: bool, verbose: bool) -> None:
     """Train CONFIG; the last line printed is the run folder."""
-    from trainctl.run.timing import add_startup, phase, reset
+    from trainctl.run.timing import add_startup, import_shared, phase, reset
 
     reset()
     add_startup()
-    with phase("import"):
-        # numpy is the first import of any Keras script (TensorFlow needs it too):
-        # timed as an import, not as trainctl's own start-up.
-        import numpy  # noqa: F401
+    import_shared()  # numpy and what else a Keras script imports too: not trainctl's own
     with phase("startup"):
         from trainctl.config import load_config
         from trainctl.config.schema import check_run_name
