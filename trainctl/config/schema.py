@@ -10,7 +10,6 @@ Example:
     >>> Experiment.model_validate({"data": {"source": "mnist"}, "model": {...}})
 """
 
-from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, Optional, Union

@@ -11,7 +11,6 @@ Example:
     ('val_loss', 'minimize')
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
