@@ -296,3 +296,22 @@ def test_predict_input_that_is_no_array_says_what_it_is(tmp_path, make, words, a
         assert word in text, text
     assert absent not in text, text
     assert "\n  hint: save the arrays with numpy.save" in text
+
+
+def test_full_disk_while_the_state_is_written_beside_the_training(write_config, tmp_path,
+                                                                  monkeypatch):
+    """The resumable state is written on a background thread: its failure still fails the
+    run (exit 1, status failed, the error named), never a run reported complete."""
+    import json
+
+    from trainctl.run import state
+
+    cfg = synth_config(write_config)
+    monkeypatch.setattr(state, "write_state", lambda path, snapshot: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))))
+    result = fit(cfg, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    (folder,) = (tmp_path / "runs").iterdir()
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "failed" and "No space left" in info["exit_reason"]

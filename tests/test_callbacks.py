@@ -70,7 +70,7 @@ def test_an_ema_inside_a_loss_scale_optimizer_still_needs_its_own_save():
     epoch, make model.keras differ from last.keras."""
     import keras
 
-    from trainctl.run.fit import optimizer_uses_ema
+    from trainctl.run.assemble import optimizer_uses_ema
 
     wrapped = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(use_ema=True))
     assert optimizer_uses_ema(wrapped) and optimizer_uses_ema(keras.optimizers.SGD(use_ema=True))
@@ -93,3 +93,32 @@ def test_a_nan_seen_at_the_end_of_a_group_names_the_steps_it_can_be_in():
     with pytest.raises(Diverged, match=r"at epoch 2, step 2$") as caught:
         guard.on_train_batch_end(1, {"loss": float("inf")})
     assert (caught.value.first, caught.value.step) == (1, 1)
+
+
+def test_the_last_epochs_files_go_to_the_writer_the_others_are_written_at_once(tmp_path):
+    """With a writer, only the last planned epoch's checkpoint is written beside the
+    test evaluation (nothing changes the weights then); earlier ones at their epoch's end."""
+    import threading
+
+    from trainctl.run.writer import BackgroundWriter
+
+    run = RunDir.create(tmp_path, "ck")
+    model = SavesItsEpoch()
+    writer = BackgroundWriter()
+    checkpointer = Checkpointer(run, "val_loss", "min", writer=writer)
+    checkpointer.set_model(model)
+    checkpointer.set_params({"epochs": 3})
+    release = threading.Event()
+    writer.submit(release.wait)  # the writer is busy: a job given to it waits
+    last = run.file("checkpoints") / "last.keras"
+    for epoch, val_loss in enumerate([0.5, 0.3]):
+        model.epoch = epoch
+        checkpointer.on_epoch_end(epoch, {"val_loss": val_loss})
+        assert last.read_text() == f"epoch {epoch}"  # written on this thread
+    model.epoch = 2
+    checkpointer.on_epoch_end(2, {"val_loss": 0.1})
+    assert last.read_text() == "epoch 1"  # handed to the busy writer
+    release.set()
+    writer.wait()
+    assert last.read_text() == "epoch 2"
+    assert (run.file("checkpoints") / "best.keras").read_text() == "epoch 2"

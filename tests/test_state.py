@@ -80,3 +80,24 @@ def test_an_interrupted_swap_keeps_the_previous_state(tmp_path):
     state_dir(tmp_path).rename(state_dir(tmp_path).with_name(".resume.old"))
     assert saved_epochs(tmp_path) == 2
     assert json.loads((state_dir(tmp_path) / "state.json").read_text())["epochs_done"] == 2
+
+
+def test_a_snapshot_holds_its_moment_while_training_goes_on(tmp_path):
+    """The state is copied at the epoch's end and written while the next epoch trains:
+    the files must hold the copied moment, not the variables as they are later."""
+    from trainctl.run.state import snapshot_state, write_state
+
+    (tmp_path / "checkpoints").mkdir()
+    model, callbacks = model_and_callbacks(tmp_path, seed=3)
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=1, batch_size=2, verbose=0)
+    before = model.get_weights()
+    snapshot = snapshot_state(model, callbacks, epochs_done=1)
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=1, batch_size=2, verbose=0)  # moves on
+    assert int(model.optimizer.iterations) == 8
+    write_state(tmp_path, snapshot)
+
+    other, fresh = model_and_callbacks(tmp_path, seed=4)
+    assert load_state(tmp_path, other, fresh) == 1
+    for a, b in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(other.optimizer.iterations) == 4

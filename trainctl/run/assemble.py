@@ -54,13 +54,17 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     own = len(callbacks)  # trainctl's own callbacks follow
     if scheduled_of(prep.model):  # first: its loss_weight/<output> logs reach the history
         callbacks.append(LossWeightScheduler())
+    writer = background_writer(cfg, run)
+    # the last epoch's checkpoint is written during the test evaluation only when
+    # nothing changes the weights after it
+    final_writer = None if weights_change_at_end(cfg, prep.model) else writer
     callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
                   Checkpointer(run, monitor, monitor_mode(monitor),
-                               keep=exp.fit.keep_checkpoints), stop]
+                               keep=exp.fit.keep_checkpoints, writer=final_writer), stop]
     if exp.runtime.tensorboard:
         callbacks.append(tensorboard_callback(cfg, run))
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,
-                                    optimizers=restore_optimizers))
+                                    optimizers=restore_optimizers, writer=writer))
     callbacks.append(EpochPrinter(prep.plan.epochs))
     # After the state saver, which saves callbacks by position; neither runs on a
     # multi-worker run's other workers (their files are a scratch copy).
@@ -82,6 +86,30 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     for callback in callbacks[own:]:
         time_hooks(callback)
     return callbacks
+
+
+def weights_change_at_end(cfg: LoadedConfig, model: Any) -> bool:
+    """Whether something may change the weights once the last epoch ended: a user
+    callback (EarlyStopping's restore_best_weights), an optimizer's EMA."""
+    return bool(cfg.experiment.fit.callbacks) or optimizer_uses_ema(
+        getattr(model, "optimizer", None))
+
+
+def optimizer_uses_ema(optimizer: Any) -> bool:
+    """Whether fit ends by swapping in EMA weights (``use_ema``), also for an optimizer
+    wrapped in mixed_float16's LossScaleOptimizer."""
+    inner = getattr(optimizer, "inner_optimizer", None)
+    return any(bool(getattr(o, "use_ema", False)) for o in (optimizer, inner))
+
+
+def background_writer(cfg: LoadedConfig, run: RunDir) -> Any:
+    """The run's :class:`~trainctl.run.writer.BackgroundWriter`, or None under a
+    tf.distribute strategy, whose variables are read on the training thread only."""
+    from trainctl.run.writer import BackgroundWriter
+
+    if cfg.experiment.runtime.distribution.strategy != "default":
+        return None
+    return BackgroundWriter.of(run)
 
 
 # Hooks whose time is trainctl's own work (run.json ``timings.callbacks``). The batch

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -133,11 +134,17 @@ class Checkpointer(keras.callbacks.Callback):
         mode: ``min`` or ``max``.
         keep: epoch checkpoints to keep besides last and best (``fit.keep_checkpoints``);
             older ones are deleted.
+        writer: a :class:`~trainctl.run.writer.BackgroundWriter` for the last epoch's
+            files, written while the test split is evaluated; only when nothing changes
+            the weights once training ends (no user callback such as EarlyStopping's
+            restore_best_weights, no optimizer EMA). None: every file on this thread.
     """
 
-    def __init__(self, run: RunDir, monitor: str, mode: str, keep: int = 0):
+    def __init__(self, run: RunDir, monitor: str, mode: str, keep: int = 0,
+                 writer: Any = None):
         super().__init__()
         self.run, self.monitor, self.mode, self.keep = run, monitor, mode, keep
+        self.writer = writer
         self.best: float | None = None
         self.saved_step: int | None = None  # the optimizer step last.keras holds
 
@@ -151,11 +158,20 @@ class Checkpointer(keras.callbacks.Callback):
         self.saved_step = None  # last.keras holds an earlier epoch until saved below
         if value is not None and not math.isfinite(float(value)):
             return  # never overwrite a good checkpoint with a diverged model
+        improved = value is not None and self._improved(float(value))
+        if improved:
+            self.best = float(value)
+        last_epoch = epoch + 1 == (self.params or {}).get("epochs")
+        if self.writer is not None and last_epoch:
+            self.writer.submit(functools.partial(self._write, epoch, improved))
+        else:
+            self._write(epoch, improved)
+        self.saved_step = _optimizer_step(self.model)
+
+    def _write(self, epoch: int, improved: bool) -> None:
         folder = self.run.file("checkpoints")
         save_keras(self.model, folder / "last.keras")
-        self.saved_step = _optimizer_step(self.model)
-        if value is not None and self._improved(float(value)):
-            self.best = float(value)
+        if improved:
             copy_file(folder / "last.keras", folder / "best.keras")  # not a second save
         if self.keep:
             copy_file(folder / "last.keras", folder / f"epoch-{epoch + 1:03d}.keras")
@@ -269,26 +285,36 @@ class ResumableState(keras.callbacks.Callback):
         resume: restore the saved state when training begins instead of saving one.
         optimizers: restore the optimizers' state too (not when ``resume --force``
             changed the optimizer).
+        writer: a :class:`~trainctl.run.writer.BackgroundWriter`: the state is copied
+            here and written beside the next epoch. None: written here.
     """
 
-    def __init__(self, run: RunDir, callbacks: list, resume: bool, optimizers: bool = True):
+    def __init__(self, run: RunDir, callbacks: list, resume: bool, optimizers: bool = True,
+                 writer: Any = None):
         super().__init__()
         self.run, self.callbacks, self.resume = run, callbacks, resume
-        self.optimizers = optimizers
+        self.optimizers, self.writer = optimizers, writer
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        from trainctl.run.state import load_state, save_state
+        from trainctl.run.state import load_state
 
         if self.resume:
             load_state(self.run.path, self.model, self.callbacks,
                        restore_optimizers=self.optimizers)
         else:  # an interrupted first epoch can be resumed too
-            save_state(self.run.path, self.model, self.callbacks, epochs_done=0)
+            self._save(epochs_done=0)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        from trainctl.run.state import save_state
+        self._save(epochs_done=epoch + 1)
 
-        save_state(self.run.path, self.model, self.callbacks, epochs_done=epoch + 1)
+    def _save(self, epochs_done: int) -> None:
+        from trainctl.run.state import snapshot_state, write_state
+
+        snapshot = snapshot_state(self.model, self.callbacks, epochs_done=epochs_done)
+        if self.writer is None:
+            write_state(self.run.path, snapshot)
+        else:
+            self.writer.submit(functools.partial(write_state, self.run.path, snapshot))
 
 
 class EpochPrinter(keras.callbacks.Callback):

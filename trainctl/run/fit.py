@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import traceback
@@ -245,20 +246,23 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
 
 def last_is_final(cfg: LoadedConfig, prep: Prepared, callbacks: list) -> bool:
     """Whether checkpoints/last.keras is the final model: saved after the last step,
-    with nothing that changes weights at the end of training (a user callback, such
-    as EarlyStopping's restore_best_weights; an optimizer's EMA)."""
+    with nothing that changes weights at the end of training."""
+    from trainctl.run.assemble import weights_change_at_end
     from trainctl.run.callbacks import Checkpointer
 
-    if cfg.experiment.fit.callbacks or optimizer_uses_ema(getattr(prep.model, "optimizer", None)):
+    if weights_change_at_end(cfg, prep.model):
         return False
     return any(isinstance(c, Checkpointer) and c.holds_final() for c in callbacks)
 
 
-def optimizer_uses_ema(optimizer: Any) -> bool:
-    """Whether fit ends by swapping in EMA weights (``use_ema``), also for an optimizer
-    wrapped in mixed_float16's LossScaleOptimizer."""
-    inner = getattr(optimizer, "inner_optimizer", None)
-    return any(bool(getattr(o, "use_ema", False)) for o in (optimizer, inner))
+def save_model(model: Any, run: RunDir, last_is_final: bool) -> None:
+    """model.keras: a copy of checkpoints/last.keras when that is the final model (see
+    :func:`last_is_final`), else ``model.save``."""
+    last = run.file("checkpoints") / "last.keras"
+    if last_is_final and last.is_file():
+        copy_file(last, run.file("model.keras"))
+    else:
+        save_keras(model, run.file("model.keras"))
 
 
 def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False,
@@ -272,19 +276,25 @@ def complete(prep: Prepared, run: RunDir, *, last_is_final: bool = False,
     """
     from trainctl.run.console import format_metrics
     from trainctl.run.curves import request_curves
+    from trainctl.run.writer import BackgroundWriter
 
     request_curves(run)  # curves.png is drawn by its child process while we save and evaluate
+    # the training's writer thread (if any) saves model.keras during the evaluation,
+    # which changes no weight
+    writer = BackgroundWriter.attached(run)
     try:
         with phase("save"):
-            last = run.file("checkpoints") / "last.keras"
-            if last_is_final and last.is_file():
-                copy_file(last, run.file("model.keras"))
+            save = functools.partial(save_model, prep.model, run, last_is_final)
+            if writer is None:
+                save()
             else:
-                save_keras(prep.model, run.file("model.keras"))
+                writer.submit(save)
         with phase("evaluate"):
             metrics = evaluate_test(prep)
-        if metrics is not None:
-            with phase("save"):
+        with phase("save"):
+            if writer is not None:
+                writer.wait()  # every file whole before the run is called complete
+            if metrics is not None:
                 run.write_json("metrics.json", metrics)
     except Interrupted:
         raise

@@ -14,7 +14,9 @@ What a resumed run needs to carry on as if it had never stopped (SPEC §6):
 - ``arrays.npz``: callback arrays (EarlyStopping's ``best_weights``).
 
 The folder is written next to itself and swapped in with renames, so a crash at
-any moment leaves either the previous state or the new one, never a mix.
+any moment leaves either the previous state or the new one, never a mix. A run
+copies the state at each epoch's end (:func:`snapshot_state`) and writes it while the
+next epoch trains (:func:`write_state` on :class:`trainctl.run.writer.BackgroundWriter`).
 
 Example:
     >>> save_state(run, model, callbacks, epochs_done=3)
@@ -27,6 +29,7 @@ import json
 import numbers
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,27 +145,53 @@ def save_state(run_path: Path, model: Any, callbacks: list, *, epochs_done: int)
         callbacks: the callbacks of the run, in order (their index is their key).
         epochs_done: finished epochs; the resumed run starts at this epoch.
     """
+    write_state(run_path, snapshot_state(model, callbacks, epochs_done=epochs_done))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state of one moment, in memory: what :func:`write_state` puts on disk."""
+
+    model: dict[str, np.ndarray]
+    optimizers: dict[str, np.ndarray]
+    arrays: dict[str, np.ndarray]
+    info: dict[str, Any]
+
+
+def snapshot_state(model: Any, callbacks: list, *, epochs_done: int) -> Snapshot:
+    """Copy the state after ``epochs_done`` epochs out of the model, its optimizers, the
+    callbacks and the global RNGs (a few ms): training may go on while it is written.
+
+    Example:
+        >>> write_state(run.path, snapshot_state(model, callbacks, epochs_done=3))
+    """
+    build_optimizers(model)  # before the first step (epoch 0) fit has not built them yet
+    # model.variables: weights and seed-generator state, never the optimizer's (which
+    # Keras's save_weights would include, and load_weights restore over a new optimizer).
+    # np.array copies: the next steps update the variables while this is written.
+    weights = {f"{i}": np.array(v.numpy()) for i, v in enumerate(model.variables)}
+    slots = {f"{i}/{j}": np.array(v.numpy()) for i, opt in enumerate(optimizers(model))
+             for j, v in enumerate(opt.variables)}
+    states, arrays = {}, {}
+    for i, callback in enumerate(callbacks):
+        # best_weights lists are replaced, never changed in place: no copy needed
+        scalars, arrs = callback_state(callback)
+        states[f"{i}:{type(callback).__name__}"] = scalars
+        arrays.update({f"{i}:{k}": v for k, v in arrs.items()})
+    info = {"epochs_done": epochs_done, "callbacks": states, "rng": _rng_state()}
+    return Snapshot(weights, slots, arrays, info)
+
+
+def write_state(run_path: Path, snapshot: Snapshot) -> None:
+    """Put ``snapshot`` in ``checkpoints/resume/``: written beside it, swapped in by renames."""
     target = state_dir(run_path)
     tmp = target.with_name(f".{STATE_DIR}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    build_optimizers(model)  # before the first step (epoch 0) fit has not built them yet
-    # model.variables: weights and seed-generator state, never the optimizer's (which
-    # Keras's save_weights would include, and load_weights restore over a new optimizer)
-    np.savez(tmp / "model.npz", **{f"{i}": np.asarray(v.numpy())
-                                   for i, v in enumerate(model.variables)})
-    np.savez(tmp / "optimizers.npz", **{
-        f"{i}/{j}": np.asarray(v.numpy()) for i, opt in enumerate(optimizers(model))
-        for j, v in enumerate(opt.variables)})
-    states, arrays = {}, {}
-    for i, callback in enumerate(callbacks):
-        scalars, arrs = callback_state(callback)
-        states[f"{i}:{type(callback).__name__}"] = scalars
-        arrays.update({f"{i}:{k}": v for k, v in arrs.items()})
-    np.savez(tmp / "arrays.npz", **arrays)
-    (tmp / "state.json").write_text(json.dumps(
-        {"epochs_done": epochs_done, "callbacks": states, "rng": _rng_state()}, indent=1),
-        encoding="utf-8")
+    np.savez(tmp / "model.npz", **snapshot.model)
+    np.savez(tmp / "optimizers.npz", **snapshot.optimizers)
+    np.savez(tmp / "arrays.npz", **snapshot.arrays)
+    (tmp / "state.json").write_text(json.dumps(snapshot.info, indent=1), encoding="utf-8")
     old = target.with_name(f".{STATE_DIR}.old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
