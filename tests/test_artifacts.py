@@ -197,3 +197,22 @@ def test_an_exact_name_is_the_whole_folder_name_and_is_used_once(tmp_path):
     assert run.path == tmp_path / "trial-003" and (run.path / "checkpoints").is_dir()
     with pytest.raises(UsageError, match="trial-003 exists already"):
         RunDir.create(tmp_path, "trial-003", exact=True)
+
+
+def test_git_state_prefetched_on_a_thread_is_the_same_answer(tmp_path):
+    import subprocess
+
+    from trainctl.artifacts import git_state, prefetch_git_state
+
+    assert git_state(tmp_path) is None  # not a repository
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": os.environ["PATH"]}
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+    direct = git_state(repo)
+    assert direct["dirty"] is False and len(direct["commit"]) == 40
+    prefetch_git_state(repo)
+    assert git_state(repo) == direct  # the thread's answer
+    assert git_state(repo) == direct  # and afresh once it was taken

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -350,8 +351,33 @@ def versions() -> dict[str, str]:
             "keras": keras.__version__, "trainctl": __version__}
 
 
+# git_state results being computed on a thread, by folder (prefetch_git_state)
+_git_prefetched: dict[Path, tuple[threading.Thread, list]] = {}
+
+
+def prefetch_git_state(folder: Path) -> None:
+    """Start :func:`git_state` of ``folder`` on a thread: its two git processes then run
+    while TensorFlow is imported, and the run folder's git_state takes the answer."""
+    key = Path(folder).resolve()
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(_git_state(key)), daemon=True)
+    thread.start()
+    _git_prefetched[key] = (thread, box)
+
+
 def git_state(folder: Path) -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the repository holding ``folder``, or None outside one."""
+    """``{"commit", "dirty"}`` of the repository holding ``folder``, or None outside one
+    (the answer :func:`prefetch_git_state` started, if it did)."""
+    prefetched = _git_prefetched.pop(Path(folder).resolve(), None)
+    if prefetched is not None:
+        thread, box = prefetched
+        thread.join()
+        if box:
+            return box[0]
+    return _git_state(folder)
+
+
+def _git_state(folder: Path) -> dict[str, Any] | None:
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()

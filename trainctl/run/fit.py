@@ -20,7 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from trainctl.artifacts import RunDir, copy_file, now
+from trainctl.artifacts import RunDir, copy_file, now, prefetch_git_state
 from trainctl.config import LoadedConfig
 from trainctl.errors import ConfigError, Interrupted, RunFailed, as_interrupted
 from trainctl.keras_saving import save_keras
@@ -224,6 +224,7 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
         plan: the sizes (default: from the config); ``reproduce`` passes the original's.
         exact_name: the run folder is ``runs_dir/name`` exactly (a sweep's ``trial-003``).
     """
+    prefetch_git_state(cfg.config_dir)  # for run.json: git runs while TensorFlow loads
     with phase("import"):
         import_tensorflow(verbose)  # first: anything below may import Keras
     seed = seed if seed is not None else draw_seed(cfg.experiment.seed)
