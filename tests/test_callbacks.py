@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("keras")
 from trainctl.artifacts import RunDir, copy_file  # noqa: E402
-from trainctl.run.callbacks import Checkpointer  # noqa: E402
+from trainctl.run.checkpointer import Checkpointer  # noqa: E402
 
 
 class SavesItsEpoch:
@@ -122,3 +122,42 @@ def test_the_last_epochs_files_go_to_the_writer_the_others_are_written_at_once(t
     writer.wait()
     assert last.read_text() == "epoch 2"
     assert (run.file("checkpoints") / "best.keras").read_text() == "epoch 2"
+
+
+def test_a_validated_epoch_is_saved_beside_its_validation(tmp_path):
+    """With a writer, the save starts when validation begins (the epoch's steps are over)
+    into a pending file, which becomes last.keras only once the epoch's value is finite."""
+    import threading
+
+    from trainctl.run.checkpointer import PENDING, discard_pending
+    from trainctl.run.writer import BackgroundWriter
+
+    run = RunDir.create(tmp_path, "ck")
+    model = SavesItsEpoch()
+    writer = BackgroundWriter()
+    checkpointer = Checkpointer(run, "val_loss", "min", writer=writer)
+    checkpointer.set_model(model)
+    checkpointer.set_params({"epochs": 3})
+    folder = run.file("checkpoints")
+    release = threading.Event()
+    writer.submit(release.wait)
+    checkpointer.on_test_begin()
+    assert not (folder / PENDING).exists()  # queued behind the busy writer, not saved here
+    release.set()
+    writer.wait()
+    assert (folder / PENDING).read_text() == "epoch 0"
+    checkpointer.on_epoch_end(0, {"val_loss": 0.5})
+    assert (folder / "last.keras").read_text() == (folder / "best.keras").read_text() == "epoch 0"
+    assert not (folder / PENDING).exists()
+
+    model.epoch = 1  # its validation loss is NaN: the save made beside it is dropped
+    checkpointer.on_test_begin()
+    checkpointer.on_epoch_end(1, {"val_loss": float("nan")})
+    assert (folder / "last.keras").read_text() == "epoch 0"
+    assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "last.keras"]
+
+    model.epoch = 2  # stopped during validation: the run's end discards the pending save
+    checkpointer.on_test_begin()
+    writer.wait()
+    discard_pending(run)
+    assert sorted(p.name for p in folder.iterdir()) == ["best.keras", "last.keras"]

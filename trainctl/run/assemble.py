@@ -35,8 +35,9 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
         resume: restore ``checkpoints/resume/`` when training begins.
         restore_optimizers: with ``resume``, the optimizers' state too.
     """
-    from trainctl.run.callbacks import (Checkpointer, DivergenceGuard, EpochPrinter,
-                                        HistoryWriter, ResumableState)
+    from trainctl.run.callbacks import (DivergenceGuard, EpochPrinter, HistoryWriter,
+                                        ResumableState)
+    from trainctl.run.checkpointer import Checkpointer
     from trainctl.run.curves import CurvesCallback, wants_curves
     from trainctl.run.loss_weights import LossWeightScheduler, scheduled_of
     # shared with `trainctl runs` and sweeps (no Keras there)
@@ -55,12 +56,13 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     if scheduled_of(prep.model):  # first: its loss_weight/<output> logs reach the history
         callbacks.append(LossWeightScheduler())
     writer = background_writer(cfg, run)
-    # the last epoch's checkpoint is written during the test evaluation only when
-    # nothing changes the weights after it
-    final_writer = None if weights_change_at_end(cfg, prep.model) else writer
+    # checkpoints are saved beside the validation (or the test evaluation) only when
+    # nothing but the training steps changes the weights
+    checkpoint_writer = None if weights_change_outside_steps(cfg, prep.model) else writer
     callbacks += [HistoryWriter(run, resume=resume), DivergenceGuard(),
                   Checkpointer(run, monitor, monitor_mode(monitor),
-                               keep=exp.fit.keep_checkpoints, writer=final_writer), stop]
+                               keep=exp.fit.keep_checkpoints, writer=checkpoint_writer),
+                  stop]
     if exp.runtime.tensorboard:
         callbacks.append(tensorboard_callback(cfg, run))
     callbacks.append(ResumableState(run, list(callbacks), resume=resume,
@@ -88,9 +90,10 @@ def run_callbacks(cfg: LoadedConfig, run: RunDir, prep: Any, *, stop: Any,
     return callbacks
 
 
-def weights_change_at_end(cfg: LoadedConfig, model: Any) -> bool:
-    """Whether something may change the weights once the last epoch ended: a user
-    callback (EarlyStopping's restore_best_weights), an optimizer's EMA."""
+def weights_change_outside_steps(cfg: LoadedConfig, model: Any) -> bool:
+    """Whether something besides the training steps may change the weights: a user
+    callback (EarlyStopping's restore_best_weights when training ends, SwapEMAWeights
+    around validation), an optimizer's EMA (swapped in when training ends)."""
     return bool(cfg.experiment.fit.callbacks) or optimizer_uses_ema(
         getattr(model, "optimizer", None))
 
@@ -115,7 +118,8 @@ def background_writer(cfg: LoadedConfig, run: RunDir) -> Any:
 # Hooks whose time is trainctl's own work (run.json ``timings.callbacks``). The batch
 # hooks are left out: they cost a float comparison, but timing them would count the
 # wait for the step that a loss read implies as trainctl's.
-TIMED_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end")
+TIMED_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+               "on_test_begin")
 
 
 def time_hooks(callback: Any) -> None:

@@ -1,10 +1,11 @@
-"""The callbacks trainctl adds to every run: history files, checkpoints, epoch lines.
+"""The callbacks trainctl adds to every run: history files, divergence and signal checks,
+the resumable state, epoch lines (checkpoints: :mod:`trainctl.run.checkpointer`).
 
 Each one writes only when an epoch ends, so per-step cost is zero and
 ``steps_per_execution`` stays free to group steps.
 
 Example:
-    callbacks = [HistoryWriter(run), Checkpointer(run, monitor="val_loss"), EpochPrinter(2)]
+    callbacks = [HistoryWriter(run), DivergenceGuard(), EpochPrinter(2)]
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import math
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
 import keras
 
-from trainctl.artifacts import RunDir, copy_file
-from trainctl.keras_saving import save_keras
+from trainctl.artifacts import RunDir
 from trainctl.run.console import format_metrics
 from trainctl.run.curves import request_curves
 
@@ -122,78 +121,6 @@ class DivergenceGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             raise Diverged(self.epoch, batch, first=self.seen + 1)
         self.seen = batch
-
-
-class Checkpointer(keras.callbacks.Callback):
-    """``checkpoints/last.keras`` every epoch, ``best.keras`` when ``monitor`` improves,
-    and with ``keep`` the newest ``keep`` epochs as ``epoch-NNN.keras`` (1-based).
-
-    Args:
-        run: the run directory.
-        monitor: the logged value to compare (``val_loss``, ``loss``, ...).
-        mode: ``min`` or ``max``.
-        keep: epoch checkpoints to keep besides last and best (``fit.keep_checkpoints``);
-            older ones are deleted.
-        writer: a :class:`~trainctl.run.writer.BackgroundWriter` for the last epoch's
-            files, written while the test split is evaluated; only when nothing changes
-            the weights once training ends (no user callback such as EarlyStopping's
-            restore_best_weights, no optimizer EMA). None: every file on this thread.
-    """
-
-    def __init__(self, run: RunDir, monitor: str, mode: str, keep: int = 0,
-                 writer: Any = None):
-        super().__init__()
-        self.run, self.monitor, self.mode, self.keep = run, monitor, mode, keep
-        self.writer = writer
-        self.best: float | None = None
-        self.saved_step: int | None = None  # the optimizer step last.keras holds
-
-    def holds_final(self) -> bool:
-        """Whether last.keras holds the model as it is now (no step since its save)."""
-        step = _optimizer_step(self.model)
-        return step is not None and step == self.saved_step
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        value = (logs or {}).get(self.monitor)
-        self.saved_step = None  # last.keras holds an earlier epoch until saved below
-        if value is not None and not math.isfinite(float(value)):
-            return  # never overwrite a good checkpoint with a diverged model
-        improved = value is not None and self._improved(float(value))
-        if improved:
-            self.best = float(value)
-        last_epoch = epoch + 1 == (self.params or {}).get("epochs")
-        if self.writer is not None and last_epoch:
-            self.writer.submit(functools.partial(self._write, epoch, improved))
-        else:
-            self._write(epoch, improved)
-        self.saved_step = _optimizer_step(self.model)
-
-    def _write(self, epoch: int, improved: bool) -> None:
-        folder = self.run.file("checkpoints")
-        save_keras(self.model, folder / "last.keras")
-        if improved:
-            copy_file(folder / "last.keras", folder / "best.keras")  # not a second save
-        if self.keep:
-            copy_file(folder / "last.keras", folder / f"epoch-{epoch + 1:03d}.keras")
-            self._prune(folder)
-
-    def _prune(self, folder: Path) -> None:
-        """Delete all but the newest ``keep`` epoch checkpoints (by epoch number, so
-        epoch-1000 is newer than epoch-999)."""
-        epochs = sorted(folder.glob("epoch-*.keras"), key=lambda p: int(p.stem[6:])
-                        if p.stem[6:].isdigit() else -1)
-        for old in epochs[:-self.keep]:
-            old.unlink(missing_ok=True)
-
-    def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        return value < self.best if self.mode == "min" else value > self.best
-
-
-def _optimizer_step(model: Any) -> int | None:
-    optimizer = getattr(model, "optimizer", None)
-    return int(optimizer.iterations.numpy()) if optimizer is not None else None
 
 
 class SignalStop(keras.callbacks.Callback):

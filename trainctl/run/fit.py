@@ -156,6 +156,7 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
     A failure to write it (a full disk) is reported on stderr, not raised: the
     error that ended the run is the one to report.
     """
+    from trainctl.run.checkpointer import discard_pending
     from trainctl.run.curves import settle_curves
     from trainctl.run.start import settle
     from trainctl.status import FINISHED
@@ -171,6 +172,7 @@ def finish(run: RunDir, status: str, reason: str | None) -> None:
                 status, reason = "pruned", pruned
             done = status in FINISHED  # trained and saved to the end
             notes = settle(run, timeout=30.0 if done else 3.0)
+            discard_pending(run)  # a checkpoint saved for an epoch that did not end
             notes += settle_curves(run, keep=done)
             end = now()
             attempts = info.get("attempts") or [{}]
@@ -248,10 +250,10 @@ def fit(cfg: LoadedConfig, *, runs_dir: Path, name: str | None = None, smoke: bo
 def last_is_final(cfg: LoadedConfig, prep: Prepared, callbacks: list) -> bool:
     """Whether checkpoints/last.keras is the final model: saved after the last step,
     with nothing that changes weights at the end of training."""
-    from trainctl.run.assemble import weights_change_at_end
-    from trainctl.run.callbacks import Checkpointer
+    from trainctl.run.assemble import weights_change_outside_steps
+    from trainctl.run.checkpointer import Checkpointer
 
-    if weights_change_at_end(cfg, prep.model):
+    if weights_change_outside_steps(cfg, prep.model):
         return False
     return any(isinstance(c, Checkpointer) and c.holds_final() for c in callbacks)
 
