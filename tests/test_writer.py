@@ -71,10 +71,12 @@ def test_a_run_has_one_writer_and_settle_waits_for_it(tmp_path):
     assert BackgroundWriter.of(run) is writer is BackgroundWriter.attached(run)
     release = threading.Event()
     writer.submit(lambda: release.wait() and run.file("late.txt").write_text("whole"))
+    thread = writer._thread
     threading.Timer(0.2, release.set).start()
     assert settle(run) == []
     assert run.file("late.txt").read_text() == "whole"
     assert BackgroundWriter.attached(run) is None  # collected
+    assert not thread.is_alive()  # ended: many runs in one process leave no threads behind
 
 
 def test_settle_turns_a_failed_write_into_a_note(tmp_path):

@@ -80,9 +80,19 @@ class BackgroundWriter:
         if error is not None:
             raise error
 
+    def close(self) -> None:
+        """Wait for the jobs and end the thread (a later submit starts a new one)."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
+            if job is None:  # close()
+                self._jobs.task_done()
+                return
             try:
                 if self._error is None:  # after a failure the rest are skipped
                     job()
@@ -100,6 +110,8 @@ class BackgroundWriter:
             self.wait()
         except Exception as exc:  # noqa: BLE001 - the run's status is written anyway
             return f"writing the run's files failed: {type(exc).__name__}: {exc}"
+        finally:
+            self.close()  # one idle thread per run would pile up in smoke and tests
         return None
 
     def stop(self) -> None:
