@@ -83,3 +83,18 @@ def test_settle_turns_a_failed_write_into_a_note(tmp_path):
     run = RunDir.create(tmp_path, "w")
     BackgroundWriter.of(run).submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
     assert settle(run) == ["writing the run's files failed: OSError: disk full"]
+
+
+def test_the_threads_work_is_timed_apart_from_trainctls_own():
+    import time
+
+    from trainctl.run import timing
+
+    timing.reset()
+    writer = BackgroundWriter()
+    writer.submit(lambda: time.sleep(0.02))
+    writer.wait()
+    seconds = timing.timings()
+    timing.reset()
+    assert seconds["background"] >= 0.02
+    assert seconds["own"] == 0.0  # the training did not wait for it

@@ -25,7 +25,9 @@ from typing import Any, Callable, Iterator
 # trainctl's own work: what the plain script does not do at all. ``startup`` is
 # trainctl's own imports (click, pydantic and the schema, its modules); ``compile``
 # (tracing the test function on one batch, a check that validation then reuses)
-# and ``callbacks`` (inside ``fit``) are listed apart.
+# and ``callbacks`` (inside ``fit``) are listed apart. ``background`` (the files
+# trainctl.run.writer writes on its thread while training goes on) is not in OWN: the
+# training does not wait for it, though it shares the CPU (wall and fit times show it).
 OWN = ("startup", "config", "checks", "run_dir", "callbacks", "save", "status")
 
 _seconds: dict[str, float] = {}

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
+
+from trainctl.run.timing import add
 
 # Jobs that may wait at once: each holds a copy of the model's variables.
 LIMIT = 2
@@ -93,12 +96,16 @@ class BackgroundWriter:
             if job is None:  # close()
                 self._jobs.task_done()
                 return
+            started = time.perf_counter()
             try:
                 if self._error is None:  # after a failure the rest are skipped
                     job()
             except BaseException as exc:  # noqa: BLE001 - handed to the training thread
                 self._error = exc
             finally:
+                # run.json's timings.background: this thread's work, beside the training
+                # (not in timings.own, which is the time the training waits for trainctl)
+                add("background", time.perf_counter() - started)
                 self._jobs.task_done()
                 self._places.release()
 
