@@ -9,7 +9,9 @@ with the round's seed (1, 2, 3, ...: accuracy is a median over seeds, not one
 seed's luck), and reads: whole-process wall time, model.fit's wall time (the
 script prints it, trainctl records ``fit_seconds`` in run.json), peak memory (the
 child's max RSS from wait4), test accuracy, and for trainctl its own work (run.json
-``timings.own``: config, checks, run folder, its callbacks, saving).
+``timings.own``: config, checks, run folder, its callbacks, saving) and the work its
+writer thread did beside the training (``timings.background``: not in own, which is
+what the training waits for; wall and fit times include its share of the CPU).
 ``--custom-loop`` adds trainctl with ``fit.loop: custom`` (the same knobs as the
 default arm); ``--plain-knobs`` adds trainctl with every performance knob at the
 plain script's values. Then it prints the medians, the ratios to the script, and the start-up
@@ -81,7 +83,8 @@ def trainctl_arm(env: dict, runs: Path, overrides: list[str], seed: int | None =
     metrics = json.loads((run / "metrics.json").read_text())
     return {"wall": wall, "memory_mb": mem, "fit": info["fit_seconds"],
             "accuracy": metrics["sparse_categorical_accuracy"],
-            "own": info.get("timings", {}).get("own", float("nan"))}
+            "own": info.get("timings", {}).get("own", float("nan")),
+            "background": info.get("timings", {}).get("background", 0.0)}
 
 
 def startup(env: dict, args: list[str], times: int = 5) -> float:
@@ -133,7 +136,9 @@ def main() -> None:
         own = ""
         if "own" in rows[0]:
             share = statistics.median(r["own"] / r["wall"] for r in rows)
-            own = f"  own {statistics.median(r['own'] for r in rows):.2f} s ({share:.1%} of wall)"
+            own = (f"  own {statistics.median(r['own'] for r in rows):.2f} s ({share:.1%} of "
+                   f"wall; its writer thread {statistics.median(r['background'] for r in rows):.2f}"
+                   " s beside the training)")
         print(f"{name:>31}: wall {med['wall']:6.2f} s ({base['wall'] / med['wall']:.2f}x)  "
               f"fit {med['fit']:6.2f} s ({base['fit'] / med['fit']:.2f}x)  "
               f"memory {med['memory_mb']:6.0f} MB  accuracy {med['accuracy']:.4f}{own}")
