@@ -98,3 +98,15 @@ def test_the_threads_work_is_timed_apart_from_trainctls_own():
     timing.reset()
     assert seconds["background"] >= 0.02
     assert seconds["own"] == 0.0  # the training did not wait for it
+
+
+def test_wait_for_writes_waits_for_every_writer_of_the_process():
+    from trainctl.run.writer import wait_for_writes
+
+    release, done = threading.Event(), []
+    writers = [BackgroundWriter(), BackgroundWriter()]
+    writers[0].submit(lambda: release.wait() and done.append(0))
+    writers[1].submit(lambda: done.append(1))
+    threading.Timer(0.2, release.set).start()
+    wait_for_writes()
+    assert sorted(done) == [0, 1]

@@ -44,6 +44,9 @@ class PauseAt(_Once):
         self.seconds = seconds
 
     def act(self) -> None:
+        from trainctl.run.writer import wait_for_writes
+
+        wait_for_writes()  # the finished epochs' state on disk before a kill can come
         self.marker.write_text("paused\n")
         release = self.marker.with_name(self.marker.name + ".release")
         deadline = time.monotonic() + self.seconds

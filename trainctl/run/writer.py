@@ -23,6 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,16 @@ from trainctl.run.timing import add
 
 # Jobs that may wait at once: each holds a copy of the model's variables.
 LIMIT = 2
+
+_live: "weakref.WeakSet[BackgroundWriter]" = weakref.WeakSet()
+
+
+def wait_for_writes() -> None:
+    """Return once every writer of this process has done what it was given (errors stay
+    with their run). Tests that kill a run at a chosen step call it first, so that the
+    epochs finished before that step are on disk, as they mean."""
+    for writer in list(_live):
+        writer._jobs.join()
 
 
 class BackgroundWriter:
@@ -45,6 +56,7 @@ class BackgroundWriter:
         self._places = threading.BoundedSemaphore(limit)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        _live.add(self)
 
     @classmethod
     def of(cls, run: Any) -> "BackgroundWriter":
