@@ -103,6 +103,52 @@ def test_a_run_that_fails_gives_exit_1_and_a_child_process_config_runs(tmp_path,
     assert "run: " in cases[str(threads)].find("system-out").text
 
 
+def test_smoke_reads_a_keras_data_set_file_once_and_hands_out_copies(tmp_path, monkeypatch):
+    """In smoke's loop (keras_datasets_read_once) mnist.npz is parsed once while it is
+    unchanged; each load gets arrays of its own and the file's hash; a rewritten file is
+    read again, and outside the loop every load reads it."""
+    import os
+
+    import numpy as np
+
+    from trainctl.data import builtin
+    from trainctl.data.sources import keras_datasets_read_once, load_source
+    from trainctl.data.types import Signature
+    from trainctl.errors import Location
+
+    path = tmp_path / "mnist.npz"
+
+    def write(label: int) -> None:
+        np.savez(path, x_train=np.zeros((4, 28, 28), np.uint8), y_train=np.full(4, label),
+                 x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+
+    write(1)
+    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(tmp_path))
+    reads = []
+    real = builtin.load_dataset
+    monkeypatch.setattr(builtin, "load_dataset",
+                        lambda ds, found, *args: reads.append(found) or real(ds, found, *args))
+
+    def load():
+        ctx = dict(path=None, path_key="data.path", config_dir=tmp_path,
+                   signature=Signature(inputs={}), seed=None)
+        return load_source("mnist", ctx, key="data.source",
+                           locate=lambda key: Location("x.yaml", 1, 1))
+
+    with keras_datasets_read_once():
+        first, second = load(), load()
+        assert len(reads) == 1 and first.files == second.files and \
+            list(first.files) == [str(path.resolve())]
+        second.train.y[:] = 7  # a run that changes its arrays changes no other run's
+        assert first.train.y.tolist() == load().train.y.tolist() == [1, 1, 1, 1]
+        write(2)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        assert load().train.y.tolist() == [2, 2, 2, 2] and len(reads) == 2
+    load()
+    assert len(reads) == 3
+
+
 def test_exit_code_prefers_invalid_over_failed():
     def result(status: str) -> SmokeResult:
         return SmokeResult(Path(f"{status}.yaml"), status, 1.0, message=f"{status} config")
@@ -279,6 +325,9 @@ def test_a_signal_writes_the_junit_with_the_running_config_stopped(tmp_path, wri
     assert "trainctl resume" not in result.output and "trainctl-smoke-" not in result.output
     assert "traceback: in the --junit file" in result.output
     assert ", 1 stopped, 1 skipped in" in result.output
+    import gc
+
+    assert gc.get_freeze_count() == 0  # what smoke froze between configs is let go again
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert list(cases) == [str(boom), str(stopped), str(later)]
     assert "Traceback" in cases[str(boom)].find("failure").text
