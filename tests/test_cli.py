@@ -207,14 +207,6 @@ def test_diverging_run_fails_with_exit_1(tmp_path, write_config):
     assert state["epochs_done"] == 0
 
 
-def test_mnist_config_smoke(tmp_path, mnist_dir, monkeypatch):
-    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist_dir))
-    result = invoke("fit", str(ROOT / "configs" / "mnist.yaml"), "--smoke",
-                    "--runs-dir", str(tmp_path / "runs"))
-    assert result.exit_code == 0, result.output
-    assert "epoch 1/1" in result.output and "test - loss:" in result.output
-
-
 @pytest.mark.slow
 def test_mnist_full_size_reaches_seed_accuracy(tmp_path, mnist_dir, monkeypatch):
     """S1 at full size: test accuracy >= 0.95, and evaluate agrees with fit to 1e-4."""

@@ -71,9 +71,11 @@ def test_config_smoke(config, smoked):
     case = cases[str(config.relative_to(ROOT / "configs"))]
     failure = case.find("failure")
     assert failure is None, f"{failure.get('message')}\n{failure.text}"
+    out = case.find("system-out").text
+    # one epoch (smoke's cap), then the test split (every repository config has one)
+    assert "epoch 1/1" in out and "test - loss:" in out, out
     # The run folder the config's run printed (system-out's "run: PATH" line)
-    run = Path(re.search(r"^run: (.+)$", case.find("system-out").text,
-                                               re.M).group(1))
+    run = Path(re.search(r"^run: (.+)$", out, re.M).group(1))
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["smoke"] is True
     history = json.loads((run / "history.json").read_text())

@@ -24,6 +24,11 @@ from trainctl.run.launch import tf_config
 from trainctl.run.workers import Role, role
 
 MNIST = str(ROOT / "configs" / "mnist.yaml")
+# The launches train configs/mnist.yaml on synthetic data shaped like MNIST: what the
+# workers learn does not matter here, and reading and scaling all of MNIST cost each
+# worker ~1.5 s (and a full test pass another 1.5 s). 2048 samples leave 512 for
+# validation: the 5 validation steps of start_launch never run out.
+SYNTHETIC = "data.source={type: synthetic, samples: 2048, test_samples: 128}"
 METRIC = re.compile(r"(\w+): (-?[0-9.]+(?:e-?\d+)?)")
 
 
@@ -80,14 +85,14 @@ def worker_lines(output: str, prefix: str) -> dict[int, list[str]]:
     return found
 
 
-def test_two_workers_train_in_step_into_one_run_folder(tmp_path, mnist_dir, monkeypatch):
+def test_two_workers_train_in_step_into_one_run_folder(tmp_path):
     """configs/mnist.yaml at smoke size on 2 loopback workers: both finish with the same
     weights, one complete run folder exists, and its history is what the workers printed."""
-    monkeypatch.setenv("TRAINCTL_DATA_DIR", str(mnist_dir))
     runs = tmp_path / "runs"
     result = CliRunner().invoke(
         cli, ["launch", "--workers", "2", MNIST, "--smoke", "--runs-dir", str(runs),
-              "--set", "fit.epochs=2", "--set", "fit.loop=custom", "--set", "fit.log_every=1"])
+              "--set", SYNTHETIC, "--set", "fit.epochs=2", "--set", "fit.loop=custom",
+              "--set", "fit.log_every=1"])
     assert result.exit_code == 0, result.output
     out = result.stdout
 
@@ -122,21 +127,20 @@ def test_two_workers_train_in_step_into_one_run_folder(tmp_path, mnist_dir, monk
     assert len(steps[0]) == 4 and steps[0] == steps[1]
 
 
-def start_launch(runs: Path, env: dict) -> subprocess.Popen:
+def start_launch(runs: Path) -> subprocess.Popen:
     """`trainctl launch --workers 2` of 3 short epochs (100 steps), its output in a pipe."""
     return subprocess.Popen(
         [sys.executable, "-m", "trainctl", "launch", "--workers", "2", MNIST,
-         "--runs-dir", str(runs), "--set", "fit.epochs=3", "--set", "fit.steps_per_epoch=100",
-         "--set", "fit.validation_steps=5"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--runs-dir", str(runs), "--set", SYNTHETIC, "--set", "fit.epochs=3",
+         "--set", "fit.steps_per_epoch=100", "--set", "fit.validation_steps=5"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_a_killed_worker_fails_the_launch_and_the_run_resumes(tmp_path, mnist_dir):
+def test_a_killed_worker_fails_the_launch_and_the_run_resumes(tmp_path):
     """kill -9 of worker 1 in epoch 2: the launch exits non-zero well within 60 s; then
     the run is continued on one worker (another count than it started with)."""
-    env = {**os.environ, "TRAINCTL_DATA_DIR": str(mnist_dir)}
     runs = tmp_path / "runs"
-    proc = start_launch(runs, env)
+    proc = start_launch(runs)
     pids, killed, lines = {}, None, []
     for line in proc.stdout:
         lines.append(line)
@@ -156,7 +160,7 @@ def test_a_killed_worker_fails_the_launch_and_the_run_resumes(tmp_path, mnist_di
     first_row = (run / "history.csv").read_text().splitlines()[1]
 
     resumed = subprocess.run([sys.executable, "-m", "trainctl", "resume", str(run)],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resuming at epoch 2 of 3" in resumed.stdout
     info = json.loads((run / "run.json").read_text())
@@ -177,14 +181,13 @@ def test_resume_with_workers_needs_a_multi_worker_run(tmp_path):
     assert "--workers continues a multi_worker run" in result.output
 
 
-def test_sigterm_to_the_launch_stops_every_worker_cleanly(tmp_path, mnist_dir):
+def test_sigterm_to_the_launch_stops_every_worker_cleanly(tmp_path):
     """SIGTERM reaches trainctl's handler in every worker (MultiWorkerMirroredStrategy
     installs TensorFlow's own over it): the run stops at a step boundary, status
     interrupted, exit 143, no worker left. (Resuming is the killed-worker test's; on
     the same number of workers it was checked by hand: docs/multi_worker.md.)"""
-    env = {**os.environ, "TRAINCTL_DATA_DIR": str(mnist_dir)}
     runs = tmp_path / "runs"
-    proc = start_launch(runs, env)
+    proc = start_launch(runs)
     pids, lines = [], []
     for line in proc.stdout:
         lines.append(line)
@@ -202,12 +205,11 @@ def test_sigterm_to_the_launch_stops_every_worker_cleanly(tmp_path, mnist_dir):
     assert f"continue it with `trainctl resume {run}`" in output  # every worker names the run
 
 
-def test_a_signal_to_one_worker_stops_every_worker_at_the_same_step(tmp_path, mnist_dir):
+def test_a_signal_to_one_worker_stops_every_worker_at_the_same_step(tmp_path):
     """SIGTERM to worker 2 only (a preempted machine): the workers agree at their next
     step boundary, so the chief stops cleanly too (interrupted, exit 143) instead of
     failing in a collective its peer left."""
-    env = {**os.environ, "TRAINCTL_DATA_DIR": str(mnist_dir)}
-    proc = start_launch(tmp_path / "runs", env)
+    proc = start_launch(tmp_path / "runs")
     pids, lines = {}, []
     for line in proc.stdout:
         lines.append(line)

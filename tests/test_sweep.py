@@ -2,8 +2,8 @@
 --parallel, pruning, and the report (table, best.yaml, plots, runs show).
 
 Each trial is a real ``trainctl fit`` child process (TensorFlow start-up is most of
-its cost), so the sweeps are as small as the behaviour allows: one 2x2 grid killed
-and resumed (also the "ends with 4 trials and the right best trial" check), a
+its cost), so the sweeps are as small as the behaviour allows: 3 trials of a 2x2 grid
+killed and resumed (also the "ends with 3 trials and the right best trial" check), a
 3-point grid with --parallel 2, and a 2-trial grid for the pruner.
 """
 
@@ -141,47 +141,53 @@ sweep:
 
 
 def test_a_grid_killed_mid_trial_resumes_without_running_a_trial_twice(write_config, tmp_path):
+    """3 of the 2x2 grid's points (--trials 3; each trial is a process): killed in trial 1's
+    second epoch, the resumed sweep keeps trial 0, continues trial 1 from its checkpoint,
+    starts trial 2, and keeps to the budget of 3."""
     path = config(write_config)
     marker = tmp_path / "paused"
-    pause = (f"fit.callbacks=[{{type: 'tests.plugins.trial_pause:PauseInTrial', trial: 2, "
+    pause = (f"fit.callbacks=[{{type: 'tests.plugins.trial_pause:PauseInTrial', trial: 1, "
              f"epoch: 1, batch: 0, marker: '{marker}'}}]")
-    proc = trainctl("sweep", path, "--smoke", "--set", "fit.epochs=3", "--set", pause,
-                    "--runs-dir", tmp_path / "runs", start_new_session=True)
+    proc = trainctl("sweep", path, "--smoke", "--trials", "3", "--set", "fit.epochs=3",
+                    "--set", pause, "--runs-dir", tmp_path / "runs", start_new_session=True)
     deadline = time.monotonic() + 300
-    while not marker.exists():  # the third trial, in its second epoch
+    while not marker.exists():  # the second trial, in its second epoch
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline, "the sweep never reached the pause"
         time.sleep(0.1)
     folder = sweep_folder(tmp_path / "runs")
     trials = trial_folders(folder)
-    before = {name: snapshot(trials[name][0]) for name in ("trial-000", "trial-001")}
+    before = {"trial-000": snapshot(trials["trial-000"][0])}
     os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its trial processes
     proc.communicate(timeout=60)
     state = read(folder / "sweep.json")
-    assert [state["trials"][n]["state"] for n in "012"] == ["complete", "complete", "running"]
-    third = trials["trial-002"][0]
-    first_row = (third / "history.csv").read_text().splitlines()[:2]
-    assert len(first_row) == 2 and read(third / "history.json")["loss"].__len__() == 1
+    assert {n: e["state"] for n, e in state["trials"].items()} == \
+        {"0": "complete", "1": "running"}  # trial 2 not started yet
+    second = trials["trial-001"][0]
+    first_row = (second / "history.csv").read_text().splitlines()[:2]
+    assert len(first_row) == 2 and read(second / "history.json")["loss"].__len__() == 1
 
     code, out = finish(trainctl("resume", folder))
     assert code == 0, out
-    assert "resuming: 1 unfinished trial(s), 2 finished" in out
+    assert "resuming: 1 unfinished trial(s), 1 finished" in out
     assert out.strip().splitlines()[-1] == str(folder)
     trials = trial_folders(folder)
     assert {name: len(runs) for name, runs in trials.items()} == \
-        {f"trial-00{i}": 1 for i in range(4)}  # no trial ran twice
+        {f"trial-00{i}": 1 for i in range(3)}  # no trial ran twice; the 4th point never
     assert {name: snapshot(trials[name][0]) for name in before} == before
-    info = read(third / "run.json")
+    info = read(second / "run.json")
     assert [a["command"] for a in info["attempts"]] == ["fit", "resume"]
     assert info["attempts"][1]["from_epoch"] == 1 and info["status"] == "completed"
-    assert info["sweep"]["trial"] == 2 and info["sweep"]["params"] == \
-        state["trials"]["2"]["params"]
-    rows = (third / "history.csv").read_text().splitlines()
+    assert info["sweep"]["trial"] == 1 and info["sweep"]["params"] == \
+        state["trials"]["1"]["params"]
+    rows = (second / "history.csv").read_text().splitlines()
     assert rows[:2] == first_row and [r.split(",")[0] for r in rows] == ["epoch", "0", "1", "2"]
+    assert [a["command"] for a in read(trials["trial-002"][0] / "run.json")["attempts"]] == \
+        ["fit"]  # started by the resumed sweep, as a new trial
     state = read(folder / "sweep.json")
     assert state["status"] == "completed"
     assert all(e["state"] == "complete" for e in state["trials"].values())
-    assert len(state["trials"]) == 4 and not (folder / "run.json").exists()
+    assert len(state["trials"]) == 3 and not (folder / "run.json").exists()
     assert_best_is_right(folder)
 
 
