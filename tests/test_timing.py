@@ -57,13 +57,11 @@ def test_startup_is_counted_for_the_first_run_of_a_process_only(monkeypatch):
 def test_the_modules_timed_as_imports_are_ones_tensorflow_imports_anyway():
     """fit times these modules as ``import`` rather than trainctl's own start-up: fair
     only while a plain ``import tensorflow`` imports each of them too."""
-    import subprocess
-    import sys
-
     import trainctl
+    from conftest import run_python
 
     names = ", ".join(repr(n) for n in trainctl.SHARED_IMPORTS + timing.TENSORFLOW_IMPORTS)
-    code = (f"import sys, tensorflow\nprint([n for n in ({names},) if n not in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = run_python(f"import sys, tensorflow\nprint([n for n in ({names},) "
+                     "if n not in sys.modules])")
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
