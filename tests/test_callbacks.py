@@ -95,11 +95,9 @@ def test_a_nan_seen_at_the_end_of_a_group_names_the_steps_it_can_be_in():
     assert (caught.value.first, caught.value.step) == (1, 1)
 
 
-def test_the_last_epochs_files_go_to_the_writer_the_others_are_written_at_once(tmp_path):
-    """With a writer, only the last planned epoch's checkpoint is written beside the
-    test evaluation (nothing changes the weights then); earlier ones at their epoch's end."""
-    import threading
-
+def with_writer(tmp_path):
+    """A run folder, a stand-in model, a BackgroundWriter and a Checkpointer using it
+    over 3 planned epochs."""
     from trainctl.run.writer import BackgroundWriter
 
     run = RunDir.create(tmp_path, "ck")
@@ -108,6 +106,15 @@ def test_the_last_epochs_files_go_to_the_writer_the_others_are_written_at_once(t
     checkpointer = Checkpointer(run, "val_loss", "min", writer=writer)
     checkpointer.set_model(model)
     checkpointer.set_params({"epochs": 3})
+    return run, model, writer, checkpointer
+
+
+def test_the_last_epochs_files_go_to_the_writer_the_others_are_written_at_once(tmp_path):
+    """With a writer, only the last planned epoch's checkpoint is written beside the
+    test evaluation (nothing changes the weights then); earlier ones at their epoch's end."""
+    import threading
+
+    run, model, writer, checkpointer = with_writer(tmp_path)
     release = threading.Event()
     writer.submit(release.wait)  # the writer is busy: a job given to it waits
     last = run.file("checkpoints") / "last.keras"
@@ -130,14 +137,8 @@ def test_a_validated_epoch_is_saved_beside_its_validation(tmp_path):
     import threading
 
     from trainctl.run.checkpointer import PENDING, discard_pending
-    from trainctl.run.writer import BackgroundWriter
 
-    run = RunDir.create(tmp_path, "ck")
-    model = SavesItsEpoch()
-    writer = BackgroundWriter()
-    checkpointer = Checkpointer(run, "val_loss", "min", writer=writer)
-    checkpointer.set_model(model)
-    checkpointer.set_params({"epochs": 3})
+    run, model, writer, checkpointer = with_writer(tmp_path)
     folder = run.file("checkpoints")
     release = threading.Event()
     writer.submit(release.wait)
